@@ -1,0 +1,21 @@
+"""The course grader: runs each lab's checks against the learner's app on real uvicorn servers.
+
+Checks import what they need from here; see labs/lab3/test_lab3.py for an example.
+"""
+
+from grader.concurrency import Burst, burst
+from grader.expect import expect_json_field, expect_status, fail
+from grader.failures import CheckFailure
+from grader.runner import LabContext
+from grader.scale import scaled
+
+__all__ = [
+    "Burst",
+    "CheckFailure",
+    "LabContext",
+    "burst",
+    "expect_json_field",
+    "expect_status",
+    "fail",
+    "scaled",
+]

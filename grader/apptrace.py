@@ -1,0 +1,74 @@
+"""Find the learner's own file and line in what a server printed: a traceback or a stack dump."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# Python tracebacks print `File "x", line 3, in f`; faulthandler dumps print `File "x", line 3 in f`.
+FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:,? in (?P<function>\S+))?')
+THREAD = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+")
+
+
+@dataclass(frozen=True)
+class Frame:
+    file: str
+    line: int
+    function: str | None
+
+    def describe(self, source_root: Path, shown_as: str) -> str:
+        """`labs/lab3/app/main.py, line 12, in slow_fixed: time.sleep(3)`, reading the line from the source."""
+        where = f"{self.file}, line {self.line}" + (f", in {self.function}" if self.function else "")
+        path = source_root / Path(self.file).relative_to(shown_as)
+        try:
+            code = path.read_text(encoding="utf-8").splitlines()[self.line - 1].strip()
+        except (OSError, IndexError, UnicodeDecodeError):
+            return where
+        return f"{where}: {code}"
+
+
+def learner_frames(lines: list[str], shown_as: str) -> list[Frame]:
+    """The frames, in the order printed, whose file is in the learner's lab folder."""
+    frames = []
+    for line in lines:
+        match = FRAME.match(line)
+        if match and match["file"].startswith(shown_as + "/"):
+            frames.append(Frame(match["file"], int(match["line"]), match["function"]))
+    return frames
+
+
+def last_traceback(lines: list[str]) -> tuple[list[str], list[str]]:
+    """The frame lines of the last traceback printed, and the exception lines that end it."""
+    starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last):" in line]
+    if not starts:
+        return [], []
+    block = lines[starts[-1] + 1 :]
+    end = next((i for i, line in enumerate(block) if line and not line[0].isspace()), len(block))
+    exception = block[end : end + 1]
+    # pydantic and others continue the exception's message on the lines below it.
+    for line in block[end + 1 : end + 8]:
+        if not line.strip() or line.startswith(("INFO:", "ERROR:", "WARNING:")):
+            break
+        exception.append(line)
+    return block[:end], exception
+
+
+def crash_location(lines: list[str], shown_as: str) -> tuple[str, Frame | None]:
+    """The exception that ended the app and the deepest learner frame that led to it."""
+    frame_lines, exception = last_traceback(lines)
+    frames = learner_frames(frame_lines, shown_as)
+    return "\n".join(exception), frames[-1] if frames else None
+
+
+def busy_frames(dump: list[str], shown_as: str) -> list[Frame]:
+    """From a faulthandler dump (most recent call first), the innermost learner frame of each thread."""
+    found: list[Frame] = []
+    in_thread_with_frame = False
+    for line in dump:
+        if THREAD.match(line):
+            in_thread_with_frame = False
+        elif not in_thread_with_frame and (frames := learner_frames([line], shown_as)):
+            found.append(frames[0])
+            in_thread_with_frame = True
+    return found

@@ -1,0 +1,99 @@
+"""The course manifest, course.toml: every lab's metadata, checks, points and hints."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from urllib.parse import urljoin
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "course.toml"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded behaviour: a test function in the lab's grader file, worth some points."""
+
+    name: str
+    task: int
+    title: str
+    points: int
+    hint: str
+    lesson_section: str
+
+
+@dataclass(frozen=True)
+class Lab:
+    id: str
+    module: int
+    title: str
+    app: str
+    lesson: str
+    page: str
+    check_timeout: float
+    checks: tuple[Check, ...]
+
+    @property
+    def heading(self) -> str:
+        return f"Lab {self.module} — {self.title}"
+
+    @property
+    def workspace(self) -> Path:
+        """The learner's copy, labs/<id>: the grader reads it and never writes to it."""
+        return ROOT / "labs" / self.id
+
+    @property
+    def solution(self) -> Path:
+        return ROOT / "solutions" / self.id
+
+    @property
+    def max_points(self) -> int:
+        return sum(check.points for check in self.checks)
+
+    def check(self, name: str) -> Check:
+        for check in self.checks:
+            if check.name == name:
+                return check
+        raise KeyError(f"{self.id} has no check named {name!r} in course.toml")
+
+
+@dataclass(frozen=True)
+class Course:
+    title: str
+    site_url: str
+    labs: tuple[Lab, ...]
+
+    def lab(self, lab_id: str) -> Lab:
+        for lab in self.labs:
+            if lab.id == lab_id:
+                return lab
+        known = ", ".join(lab.id for lab in self.labs)
+        raise KeyError(f"No lab {lab_id!r} in course.toml (labs: {known})")
+
+    def lab_containing(self, path: Path) -> Lab | None:
+        """The lab whose workspace holds `path`, if any."""
+        for lab in self.labs:
+            if path.resolve().is_relative_to(lab.workspace):
+                return lab
+        return None
+
+    def page_url(self, page: str, section: str = "") -> str:
+        """The site URL of a docs page (MkDocs' directory URLs), optionally at a section."""
+        path = page.removesuffix(".md")
+        path = "" if path == "index" else path.removesuffix("/index") + "/"
+        return urljoin(self.site_url, path) + (f"#{section}" if section else "")
+
+
+@cache
+def load_course(path: Path = MANIFEST) -> Course:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    labs = tuple(
+        Lab(
+            checks=tuple(Check(**check) for check in lab.pop("checks")),
+            **lab,
+        )
+        for lab in data["labs"]
+    )
+    return Course(labs=labs, **data["course"])

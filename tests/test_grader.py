@@ -1,0 +1,160 @@
+"""The grader against apps that crash, hang or misbehave: clear messages, no leftover servers.
+
+Each broken app is the Lab 3 solution with one edit, graded through `--submission` as a learner's
+copy would be.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.apptrace import busy_frames, crash_location
+from grader.manifest import ROOT, load_course
+from tests.labcases import Edit
+
+LAB = load_course().lab("lab3")
+MAIN = "app/main.py"
+AFTER_SETTINGS = "settings = get_settings()\n"
+
+
+def servers_of(pid: int) -> list[int]:
+    """Processes started by the grader running as `pid` (the launcher tags them)."""
+    tag = f"GRADER_PARENT_PID={pid}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if tag in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            pass  # gone, or not ours to read
+    return found
+
+
+def line_of(folder: Path, text: str) -> int:
+    lines = (folder / MAIN).read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if text in line)
+
+
+def test_app_that_crashes_on_import_fails_every_check_with_its_own_error(grade, submission):
+    folder = submission(LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + 'limits = {"per_minute": 60}["per_second"]\n')])
+    grading = grade(LAB, "--submission", str(folder))
+    assert grading.exit_code == 1
+    assert set(grading.statuses.values()) == {"fail"}
+    assert "Your app stopped before it served anything" in grading.output
+    assert "KeyError: 'per_second'" in grading.output
+    assert f"{folder}/{MAIN}, line {line_of(folder, 'per_second')}, in <module>" in grading.output
+    assert not servers_of(grading.pid)
+
+
+def test_syntax_error_names_the_file_and_line(grade, submission):
+    folder = submission(LAB, [Edit(MAIN, "tasks: dict[str, TaskStatus] = {}", "tasks: dict[str, TaskStatus] = {")])
+    grading = grade(LAB, "--submission", str(folder))
+    assert set(grading.statuses.values()) == {"fail"}
+    assert "SyntaxError: '{' was never closed" in grading.output
+    assert f"{folder}/{MAIN}, line {line_of(folder, 'tasks: dict')}" in grading.output
+
+
+def test_app_that_hangs_on_import_is_stopped_and_located(grade, submission):
+    folder = submission(LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + "while True:\n    pass\n")])
+    grading = grade(LAB, "--submission", str(folder))
+    assert set(grading.statuses.values()) == {"fail"}
+    assert "Your app did not start within" in grading.output
+    assert f"{folder}/{MAIN}, line {line_of(folder, 'while True')}, in <module>" in grading.output
+    assert not servers_of(grading.pid)
+
+
+def test_hanging_endpoint_fails_only_its_check_and_is_located(grade, submission):
+    hang = '''    await asyncio.sleep(settings.sleep_seconds)
+    return {"endpoint": "slow-async"}'''
+    folder = submission(LAB, [Edit(MAIN, hang, "    while True:\n        pass")])
+    grading = grade(LAB, "--submission", str(folder))
+    assert grading.failed == {"test_slow_async_is_concurrent"}, grading.output
+    assert "still waiting for an answer to GET /slow-async (3 requests)" in grading.output
+    assert f"{folder}/{MAIN}, line {line_of(folder, 'while True')}, in slow_async" in grading.output
+    assert not servers_of(grading.pid)
+
+
+def test_app_writing_into_its_folder_leaves_the_graded_copy_untouched(grade, submission):
+    write = "Path(__file__).with_name('written.txt').write_text('by the app')\n"
+    folder = submission(LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + "from pathlib import Path\n" + write)])
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    grading = grade(LAB, "--submission", str(folder))
+    assert grading.exit_code == 0, grading.output
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_no_server_outlives_an_interrupted_grading(signum):
+    grading = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "labs/lab3", "--solution", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env={**os.environ, "COURSE_GRADES_DIR": os.devnull + ".d"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(servers_of(grading.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert servers_of(grading.pid), "the grading never started a server"
+        grading.send_signal(signum)
+        grading.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while servers_of(grading.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not servers_of(grading.pid)
+    finally:
+        grading.kill()
+        grading.wait()
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "message"),
+    [
+        (["--solution", "--submission", "."], {}, "use --solution or --submission, not both"),
+        (["--submission", "docs"], {}, "holds no app/ folder"),
+        ([], {"COURSE_TIME_SCALE": "0.1"}, "below 0.17"),
+        ([], {"COURSE_TIME_SCALE": "fast"}, "is not a number"),
+    ],
+)
+def test_usage_mistakes_are_reported_before_grading(grade, options, env, message):
+    grading = grade(LAB, *options, env=env)
+    assert grading.exit_code == pytest.ExitCode.USAGE_ERROR
+    assert message in grading.output
+    assert grading.results is None
+
+
+def test_crash_location_reads_the_last_traceback():
+    output = [
+        "INFO:     Started server process [1]",
+        "Traceback (most recent call last):",
+        '  File "/venv/uvicorn/importer.py", line 19, in import_from_string',
+        '  File "labs/lab3/app/main.py", line 7, in <module>',
+        "    settings = Settings()",
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings",
+        "anthropic_api_key",
+        "  Field required [type=missing]",
+        "INFO:     Stopping",
+    ]
+    exception, frame = crash_location(output, "labs/lab3")
+    assert exception.splitlines() == output[5:8]
+    assert (frame.file, frame.line, frame.function) == ("labs/lab3/app/main.py", 7, "<module>")
+
+
+def test_busy_frames_takes_each_threads_innermost_learner_frame():
+    dump = [
+        "Thread 0x00007f01 (most recent call first):",
+        '  File "labs/lab3/app/main.py", line 30 in slow_fixed',
+        '  File "labs/lab3/app/main.py", line 12 in helper',
+        "",
+        "Current thread 0x00007f02 (most recent call first):",
+        '  File "/usr/lib/python3.11/selectors.py", line 468 in select',
+    ]
+    assert [(f.line, f.function) for f in busy_frames(dump, "labs/lab3")] == [(30, "slow_fixed")]

@@ -1,0 +1,94 @@
+"""Every lab, proven honest: the starter fails, the solution passes, and every check can fail.
+
+Each mutant (tests/labs/LAB.toml) is a small wrong answer that exactly one check must catch;
+each variant is another right answer the lesson allows, which every check must accept.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from grader.manifest import ROOT, load_course
+from tests.labcases import edits_of, load_cases
+
+LABS = load_course().labs
+
+
+def cases(kind: str) -> list:
+    return [
+        pytest.param(lab, entry, id=f"{lab.id}-{entry.get('check') or entry['name']}")
+        for lab in LABS
+        for entry in load_cases(lab)[kind]
+    ]
+
+
+def check_names(lab) -> list[str]:
+    """The check functions the lab's grader file defines, in order."""
+    tree = ast.parse((lab.workspace / f"test_{lab.id}.py").read_text())
+    return [node.name for node in tree.body if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("test_")]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
+def test_manifest_lists_exactly_the_labs_checks(lab):
+    assert [check.name for check in lab.checks] == check_names(lab)
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
+def test_every_check_has_a_mutant(lab):
+    assert sorted(m["check"] for m in load_cases(lab)["mutants"]) == sorted(c.name for c in lab.checks)
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
+def test_solution_mirrors_the_starter_file_for_file(lab):
+    def files(folder):
+        return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+    assert files(lab.solution) == [f for f in files(lab.workspace) if not f.name.startswith("test_")]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
+def test_untouched_starter_fails_cleanly(lab, grade):
+    grading = grade(lab)
+    assert grading.exit_code == 1, grading.output
+    assert grading.results is not None, grading.output
+    assert set(grading.statuses) == {check.name for check in lab.checks}
+    assert set(grading.statuses.values()) <= {"pass", "fail"}, "a check errored: a grader bug"
+    assert 0 < len(grading.failed) and grading.results["points"] < lab.max_points
+    assert "error" not in grading.output.splitlines()[-1], grading.output  # no collection errors
+    assert f"{lab.heading}: {grading.results['points']}/{lab.max_points}" in grading.output
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
+def test_solution_gets_full_marks(lab, grade):
+    grading = grade(lab, "--solution")
+    assert grading.exit_code == 0, grading.output
+    assert grading.results["points"] == lab.max_points, grading.output
+    assert f"{lab.heading}: {lab.max_points}/{lab.max_points}" in grading.output
+
+
+@pytest.mark.parametrize(("lab", "mutant"), cases("mutants"))
+def test_mutant_fails_only_its_check(lab, mutant, grade, submission):
+    grading = grade(lab, "--submission", str(submission(lab, edits_of(mutant))))
+    assert grading.failed == {mutant["check"]}, f"{mutant['why']}\n{grading.output}"
+    assert grading.statuses[mutant["check"]] == "fail", grading.output
+
+
+@pytest.mark.parametrize(("lab", "variant"), cases("variants"))
+def test_variant_gets_full_marks(lab, variant, grade, submission):
+    grading = grade(lab, "--submission", str(submission(lab, edits_of(variant))))
+    assert grading.exit_code == 0, grading.output
+    assert grading.results["points"] == lab.max_points, grading.output
+
+
+def test_grading_leaves_the_learners_folder_untouched(grade):
+    """Nothing writes into labs/ but the learner: not the grader, not the app, not pytest."""
+
+    def snapshot():
+        return {p: p.read_bytes() for p in sorted((ROOT / "labs").rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    for lab in LABS:
+        grade(lab)
+    assert snapshot() == before
