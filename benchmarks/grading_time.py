@@ -22,7 +22,16 @@ TARGET = 1.25
 
 def grade_once(scale: float, grades: Path) -> float:
     env = {**os.environ, "COURSE_TIME_SCALE": str(scale), "COURSE_GRADES_DIR": str(grades)}
-    command = [sys.executable, "-m", "pytest", "labs/lab3", "--solution", "-q", "-p", "no:cacheprovider"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "labs/lab3",
+        "--solution",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
     start = time.perf_counter()
     completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -40,9 +49,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as grades:
         times = [grade_once(args.scale, Path(grades)) for _ in range(args.runs)]
     median = statistics.median(times)
-    print(f"Lab 3 solution, COURSE_TIME_SCALE {args.scale:g}, {args.runs} runs (pytest start to exit)")
+    print(
+        f"Lab 3 solution, COURSE_TIME_SCALE {args.scale:g}, {args.runs} runs (pytest start to exit)"
+    )
     print("  each:   " + "  ".join(f"{seconds:.2f} s" for seconds in times))
-    print(f"  median: {median:.2f} s = {median / floor:.2f} × the {floor:.1f} s floor (target ≤ {TARGET} ×)")
+    print(
+        f"  median: {median:.2f} s = {median / floor:.2f} × the {floor:.1f} s floor"
+        f" (target ≤ {TARGET} ×)"
+    )
 
 
 if __name__ == "__main__":

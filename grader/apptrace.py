@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-# Python tracebacks print `File "x", line 3, in f`; faulthandler dumps print `File "x", line 3 in f`.
+# Tracebacks print `File "x", line 3, in f`; faulthandler's dumps print `File "x", line 3 in f`.
 FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:,? in (?P<function>\S+))?')
 THREAD = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+")
 
@@ -18,8 +18,10 @@ class Frame:
     function: str | None
 
     def describe(self, source_root: Path, shown_as: str) -> str:
-        """`labs/lab3/app/main.py, line 12, in slow_fixed: time.sleep(3)`, reading the line from the source."""
-        where = f"{self.file}, line {self.line}" + (f", in {self.function}" if self.function else "")
+        """`labs/lab3/app/main.py, line 12, in slow_fixed: time.sleep(3)`, the code from source."""
+        where = f"{self.file}, line {self.line}" + (
+            f", in {self.function}" if self.function else ""
+        )
         path = source_root / Path(self.file).relative_to(shown_as)
         try:
             code = path.read_text(encoding="utf-8").splitlines()[self.line - 1].strip()
@@ -62,7 +64,7 @@ def crash_location(lines: list[str], shown_as: str) -> tuple[str, Frame | None]:
 
 
 def busy_frames(dump: list[str], shown_as: str) -> list[Frame]:
-    """From a faulthandler dump (most recent call first), the innermost learner frame of each thread."""
+    """The innermost learner frame of each thread in a faulthandler dump (most recent first)."""
     found: list[Frame] = []
     in_thread_with_frame = False
     for line in dump:

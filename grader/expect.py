@@ -35,5 +35,7 @@ def expect_json_field(response: httpx.Response, field: str) -> object:
     except ValueError:
         body = None
     if not isinstance(body, dict) or field not in body:
-        raise fail(sent(response.request), answer(response), f'a JSON object with a "{field}" field')
+        raise fail(
+            sent(response.request), answer(response), f'a JSON object with a "{field}" field'
+        )
     return body[field]

@@ -31,7 +31,11 @@ class Lab:
     title: str
     app: str
     lesson: str
+    """The lesson's page in docs/."""
     page: str
+    """The lab's page in docs/."""
+    notebook: str
+    """The lab bench notebook, from the course root."""
     check_timeout: float
     checks: tuple[Check, ...]
 

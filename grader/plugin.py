@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from grader.manifest import ROOT, Course, Lab, load_course
-from grader.report import CheckResult, LabReport, grades_dir
-from grader.runner import LabContext, Outcome, run_checks
+from grader.report import CheckResult, LabReport, results_file
+from grader.runner import LabContext, Outcome, Startups, run_checks
 from grader.scale import TimeScaleError, time_scale
 
 
@@ -32,22 +32,29 @@ class LabRun:
         self.items: list[pytest.Function] = []
         self.outcomes: dict[str, Outcome] | None = None
         self.results: list[CheckResult] = []
+        self.startups = Startups()
 
     def add(self, item: pytest.Function) -> None:
         try:
             check = self.lab.check(item.originalname)
         except KeyError as error:
             raise pytest.UsageError(f"{item.nodeid}: {error.args[0]}") from None
-        if list(inspect.signature(item.obj).parameters) != ["lab"] or not inspect.iscoroutinefunction(item.obj):
-            raise pytest.UsageError(f"{item.nodeid}: a check is `async def {item.originalname}(lab)`")
-        item.stash[CONTEXT] = LabContext(self.lab, check, self.source, self.shown_as)
+        if list(inspect.signature(item.obj).parameters) != [
+            "lab"
+        ] or not inspect.iscoroutinefunction(item.obj):
+            raise pytest.UsageError(
+                f"{item.nodeid}: a check is `async def {item.originalname}(lab)`"
+            )
+        item.stash[CONTEXT] = LabContext(self.lab, check, self.source, self.shown_as, self.startups)
         self.items.append(item)
 
     def outcome(self, item: pytest.Function) -> Outcome:
         if self.outcomes is None:
             checks = [(each.obj, each.stash[CONTEXT]) for each in self.items]
             outcomes = asyncio.run(run_checks(checks))
-            self.outcomes = {each.nodeid: outcome for each, outcome in zip(self.items, outcomes)}
+            self.outcomes = {
+                each.nodeid: outcome for each, outcome in zip(self.items, outcomes, strict=True)
+            }
         return self.outcomes[item.nodeid]
 
     def report(self) -> LabReport:
@@ -101,16 +108,13 @@ def graded_folder(config: pytest.Config, lab: Lab) -> tuple[Path, str, Path]:
         raise pytest.UsageError("use --solution or --submission, not both")
     if submission:
         source = submission.resolve()
-        shown_as, suffix = str(source), "-submission"
-    elif solution:
-        source, suffix = lab.solution, "-solution"
-        shown_as = str(source.relative_to(ROOT))
+        shown_as, graded = str(source), "submission"
     else:
-        source, suffix = lab.workspace, ""
+        source, graded = (lab.solution, "solution") if solution else (lab.workspace, "workspace")
         shown_as = str(source.relative_to(ROOT))
     if not (source / "app").is_dir():
         raise pytest.UsageError(f"{shown_as} holds no app/ folder to grade")
-    return source, shown_as, config.getoption("results") or grades_dir() / f"{lab.id}{suffix}.json"
+    return source, shown_as, config.getoption("results") or results_file(lab, graded)
 
 
 @pytest.hookimpl(trylast=True)
@@ -166,7 +170,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     course: Course = load_course()
     for run in config.stash[RUNS].values():
         if not run.results:

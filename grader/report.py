@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -19,9 +19,11 @@ Status = Literal["pass", "fail", "error"]
 MARKS = {"pass": "✓", "fail": "✗", "error": "!"}
 
 
-def grades_dir() -> Path:
-    """Where results files go: COURSE_GRADES_DIR, else .grades/ at the course root (git-ignored)."""
-    return Path(os.environ.get("COURSE_GRADES_DIR") or ROOT / ".grades")
+def results_file(lab: Lab, graded: Literal["workspace", "solution", "submission"]) -> Path:
+    """Where a grading's results go by default: .grades/ at the course root (git-ignored), or
+    COURSE_GRADES_DIR; the learner's own work as LAB.json, the others beside it."""
+    folder = Path(os.environ.get("COURSE_GRADES_DIR") or ROOT / ".grades")
+    return folder / (f"{lab.id}.json" if graded == "workspace" else f"{lab.id}-{graded}.json")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class CheckResult:
     check: Check
     status: Status
     message: str
-    """Why it failed (what was sent, what came back, what was expected), or the grader's traceback."""
+    """Why it failed (what was sent, what came back, what was expected), or the grader's error."""
     seconds: float
 
     @property
@@ -85,7 +87,7 @@ class LabReport:
             "max_points": self.lab.max_points,
             "time_scale": self.time_scale,
             "timings": {label: round(seconds, 3) for label, seconds in self.timings.items()},
-            "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "graded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
     def write(self, path: Path) -> None:
@@ -103,23 +105,44 @@ class LabReport:
             mark = MARKS[result.status]
             score = f"{result.points}/{check.points}"
             title = f"{mark} {check.task}. {check.title}"
-            lines.append((f"{title:<70} {score:>5}", {"green": result.status == "pass", "red": result.status != "pass"}))
+            lines.append(
+                (
+                    f"{title:<70} {score:>5}",
+                    {"green": result.status == "pass", "red": result.status != "pass"},
+                )
+            )
             if result.status == "pass":
                 continue
             if result.status == "error":
-                lines.append(("    The grader itself failed on this check; please report it:", {"red": True}))
+                lines.append(
+                    ("    The grader itself failed on this check; please report it:", {"red": True})
+                )
             if told := first_told.get(result.message):
                 lines.append((f"    The same failure as “{told.title}” above.", {}))
                 continue
             first_told[result.message] = check
             lines += [(f"    {line}", {}) for line in result.message.splitlines()]
             lines.append((f"    Hint: {' '.join(check.hint.split())}", {"yellow": True}))
-            lines.append((f"    Read: {course.page_url(self.lab.lesson, check.lesson_section)}", {"cyan": True}))
+            lines.append(
+                (
+                    f"    Read: {course.page_url(self.lab.lesson, check.lesson_section)}",
+                    {"cyan": True},
+                )
+            )
         if self.timings:
-            table = "   ".join(f"{label} {seconds:.1f} s" for label, seconds in self.timings.items())
+            table = "   ".join(
+                f"{label} {seconds:.1f} s" for label, seconds in self.timings.items()
+            )
             lines.append((f"Timing: {table}", {"bold": True}))
         if not self.complete:
-            lines.append(("Only some checks ran (a -k or node selection): no results file written.", {"yellow": True}))
+            lines.append(
+                (
+                    "Only some checks ran (a -k or node selection): no results file written.",
+                    {"yellow": True},
+                )
+            )
         total = f"{self.lab.heading}: {self.points}/{self.lab.max_points}"
-        lines.append((total, {"bold": True, "green": self.status == "pass", "red": self.status != "pass"}))
+        lines.append(
+            (total, {"bold": True, "green": self.status == "pass", "red": self.status != "pass"})
+        )
         return lines

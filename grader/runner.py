@@ -36,7 +36,9 @@ class Startups:
         self._slots = asyncio.Semaphore(os.cpu_count() or 2)
         self._failures: dict[tuple[object, ...], AppDidNotStart] = {}
 
-    async def start(self, source: Path, *, env: Mapping[str, str | None] | None, **options: Any) -> LabServer:
+    async def start(
+        self, source: Path, *, env: Mapping[str, str | None] | None, **options: Any
+    ) -> LabServer:
         key = (source, tuple(sorted((env or {}).items())))
         async with self._slots:
             if failure := self._failures.get(key):
@@ -55,15 +57,15 @@ class LabContext:
     lab: Lab
     check: Check
     source: Path
-    """The folder being graded (holding `app/`): the learner's copy, the solution or a submission."""
+    """The folder graded (holding `app/`): the learner's copy, the solution or a submission."""
     shown_as: str
+    startups: Startups
+    """Shared by the checks that run together."""
     timings: dict[str, float] = field(default_factory=dict)
     servers: list[LabServer] = field(default_factory=list)
     """The servers running now (a timed-out check is asked where they are busy)."""
     outputs: list[ServerOutput] = field(default_factory=list)
     """What every server of this check printed, stopped ones included."""
-    startups: Startups = field(default_factory=lambda: Startups())
-    """Shared by the checks running together (see `run_checks`)."""
     starting: int = 0
     startup_seconds: float = 0.0
 
@@ -81,7 +83,11 @@ class LabContext:
         self.starting += 1
         try:
             server = await self.startups.start(
-                self.source, app=self.lab.app, shown_as=self.shown_as, env=env, log_sleeps=log_sleeps
+                self.source,
+                app=self.lab.app,
+                shown_as=self.shown_as,
+                env=env,
+                log_sleeps=log_sleeps,
             )
         finally:
             self.starting -= 1
@@ -128,13 +134,8 @@ async def run_check(function: CheckFunction, context: LabContext) -> Outcome:
 
 
 async def run_checks(checks: list[tuple[CheckFunction, LabContext]]) -> list[Outcome]:
-    """Run checks together; their servers start in the checks' order.
-
-    A lab lists its longest check first, so that its server is ready first.
-    """
-    startups = Startups()
-    for _, context in checks:
-        context.startups = startups
+    """Run checks together. Their servers start in the checks' order (when they share `Startups`),
+    so a lab lists its longest check first, and its server is ready first."""
     return await asyncio.gather(*(run_check(function, context) for function, context in checks))
 
 

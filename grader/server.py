@@ -21,8 +21,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 
@@ -59,7 +59,7 @@ class ServerOutput:
     Sandbox paths are shown as the learner's own (`labs/lab3/app/main.py`).
     """
 
-    def __init__(self, stream: "subprocess.IO[str]", sandbox: Path, shown_as: str) -> None:
+    def __init__(self, stream: IO[str], sandbox: Path, shown_as: str) -> None:
         self.lines: list[str] = []
         self.port: int | None = None
         self.closed = False
@@ -68,7 +68,7 @@ class ServerOutput:
         self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._reader.start()
 
-    def _read(self, stream: "subprocess.IO[str]") -> None:
+    def _read(self, stream: IO[str]) -> None:
         for raw in stream:
             line = raw.rstrip("\n").replace(self._sandbox, self._shown_as)
             self.lines.append(line)
@@ -84,7 +84,7 @@ class ServerOutput:
 
 
 class LabServer:
-    """One running server of the app under test. Get one from `serve()`."""
+    """One running server of the app under test, from `start_server()` or `serve()`."""
 
     def __init__(self, source: Path, workdir: Path, shown_as: str, process: subprocess.Popen[str]):
         self.source = source
@@ -100,7 +100,7 @@ class LabServer:
         return f"http://{HOST}:{self.output.port}"
 
     def client(self, **options: object) -> httpx.AsyncClient:
-        """An HTTP client for this server; no timeout (a blocking burst is measured, not cut short)."""
+        """An HTTP client for this server, without timeout: a blocking burst is measured in full."""
         hooks = {"request": [self._sent], "response": [self._answered]}
         return httpx.AsyncClient(base_url=self.url, timeout=None, event_hooks=hooks, **options)
 
@@ -136,7 +136,11 @@ class LabServer:
                 where = await self.busy_at()
                 raise AppDidNotStart(
                     f"Your app did not start within {STARTUP_TIMEOUT:.0f} s.\n"
-                    + (f"It was busy at:\n{where}" if where else f"Its output:\n{self.output.tail()}")
+                    + (
+                        f"It was busy at:\n{where}"
+                        if where
+                        else f"Its output:\n{self.output.tail()}"
+                    )
                 )
             await asyncio.sleep(0.02)
         # Ready means accepting connections: a TCP connect, not a request an app would count.
@@ -147,14 +151,18 @@ class LabServer:
     def _crashed(self) -> AppDidNotStart:
         exception, frame = crash_location(self.output.lines, self.shown_as)
         if not exception:  # no traceback: uvicorn's own words say what went wrong
-            return AppDidNotStart(f"Your app stopped before it served anything:\n{self.output.tail()}")
-        message = "Your app stopped before it served anything:\n  " + exception.replace("\n", "\n  ")
+            return AppDidNotStart(
+                f"Your app stopped before it served anything:\n{self.output.tail()}"
+            )
+        message = "Your app stopped before it served anything:\n  " + exception.replace(
+            "\n", "\n  "
+        )
         if frame:
             message += f"\nat {frame.describe(self.source, self.shown_as)}"
         return AppDidNotStart(message)
 
     async def stop(self) -> None:
-        """SIGTERM the server's process group, then SIGKILL whatever is left after a grace period."""
+        """SIGTERM the server's process group, then SIGKILL whatever is left after a grace time."""
         if self.process.poll() is None:
             _signal_group(self.process, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE

@@ -57,7 +57,7 @@ def grade(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def submission(tmp_path: Path):
-    """`submission(lab, edits)`: a copy of the lab's solution with each edit applied exactly once."""
+    """`submission(lab, edits)`: a copy of the lab's solution, each edit applied exactly once."""
 
     def make(lab: Lab, edits: list[Edit]) -> Path:
         folder = tmp_path / "submission"
@@ -65,7 +65,9 @@ def submission(tmp_path: Path):
         for edit in edits:
             path = folder / edit.file
             text = path.read_text()
-            assert text.count(edit.replace) == 1, f"{edit.replace!r} is not once in {lab.solution / edit.file}"
+            assert text.count(edit.replace) == 1, (
+                f"{edit.replace!r} is not once in {lab.solution / edit.file}"
+            )
             path.write_text(text.replace(edit.replace, edit.with_))
         return folder
 

@@ -43,7 +43,14 @@ def line_of(folder: Path, text: str) -> int:
 
 
 def test_app_that_crashes_on_import_fails_every_check_with_its_own_error(grade, submission):
-    folder = submission(LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + 'limits = {"per_minute": 60}["per_second"]\n')])
+    folder = submission(
+        LAB,
+        [
+            Edit(
+                MAIN, AFTER_SETTINGS, AFTER_SETTINGS + 'limits = {"per_minute": 60}["per_second"]\n'
+            )
+        ],
+    )
     grading = grade(LAB, "--submission", str(folder))
     assert grading.exit_code == 1
     assert set(grading.statuses.values()) == {"fail"}
@@ -54,7 +61,9 @@ def test_app_that_crashes_on_import_fails_every_check_with_its_own_error(grade, 
 
 
 def test_syntax_error_names_the_file_and_line(grade, submission):
-    folder = submission(LAB, [Edit(MAIN, "tasks: dict[str, TaskStatus] = {}", "tasks: dict[str, TaskStatus] = {")])
+    folder = submission(
+        LAB, [Edit(MAIN, "tasks: dict[str, TaskStatus] = {}", "tasks: dict[str, TaskStatus] = {")]
+    )
     grading = grade(LAB, "--submission", str(folder))
     assert set(grading.statuses.values()) == {"fail"}
     assert "SyntaxError: '{' was never closed" in grading.output
@@ -62,7 +71,9 @@ def test_syntax_error_names_the_file_and_line(grade, submission):
 
 
 def test_app_that_hangs_on_import_is_stopped_and_located(grade, submission):
-    folder = submission(LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + "while True:\n    pass\n")])
+    folder = submission(
+        LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + "while True:\n    pass\n")]
+    )
     grading = grade(LAB, "--submission", str(folder))
     assert set(grading.statuses.values()) == {"fail"}
     assert "Your app did not start within" in grading.output
@@ -71,8 +82,8 @@ def test_app_that_hangs_on_import_is_stopped_and_located(grade, submission):
 
 
 def test_hanging_endpoint_fails_only_its_check_and_is_located(grade, submission):
-    hang = '''    await asyncio.sleep(settings.sleep_seconds)
-    return {"endpoint": "slow-async"}'''
+    hang = """    await asyncio.sleep(settings.sleep_seconds)
+    return {"endpoint": "slow-async"}"""
     folder = submission(LAB, [Edit(MAIN, hang, "    while True:\n        pass")])
     grading = grade(LAB, "--submission", str(folder))
     assert grading.failed == {"test_slow_async_is_concurrent"}, grading.output
@@ -83,7 +94,9 @@ def test_hanging_endpoint_fails_only_its_check_and_is_located(grade, submission)
 
 def test_app_writing_into_its_folder_leaves_the_graded_copy_untouched(grade, submission):
     write = "Path(__file__).with_name('written.txt').write_text('by the app')\n"
-    folder = submission(LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + "from pathlib import Path\n" + write)])
+    folder = submission(
+        LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + "from pathlib import Path\n" + write)]
+    )
     before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
     grading = grade(LAB, "--submission", str(folder))
     assert grading.exit_code == 0, grading.output

@@ -27,7 +27,11 @@ def cases(kind: str) -> list:
 def check_names(lab) -> list[str]:
     """The check functions the lab's grader file defines, in order."""
     tree = ast.parse((lab.workspace / f"test_{lab.id}.py").read_text())
-    return [node.name for node in tree.body if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("test_")]
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("test_")
+    ]
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
@@ -37,15 +41,23 @@ def test_manifest_lists_exactly_the_labs_checks(lab):
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
 def test_every_check_has_a_mutant(lab):
-    assert sorted(m["check"] for m in load_cases(lab)["mutants"]) == sorted(c.name for c in lab.checks)
+    assert sorted(m["check"] for m in load_cases(lab)["mutants"]) == sorted(
+        c.name for c in lab.checks
+    )
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
 def test_solution_mirrors_the_starter_file_for_file(lab):
     def files(folder):
-        return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        return sorted(
+            p.relative_to(folder)
+            for p in folder.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        )
 
-    assert files(lab.solution) == [f for f in files(lab.workspace) if not f.name.startswith("test_")]
+    assert files(lab.solution) == [
+        f for f in files(lab.workspace) if not f.name.startswith("test_")
+    ]
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)

@@ -48,7 +48,7 @@ async def test_slow_fixed_sleeps_on_a_worker_thread(lab):
     if on_loop > 0.05 * SLEEP:
         raise fail(
             "GET /slow-fixed",
-            f"200, but time.sleep({on_loop:g}) ran on the event loop's thread, blocking every request",
+            f"200, but time.sleep({on_loop:g}) ran on the event loop's thread, blocking everything",
             "time.sleep to run on a worker thread",
         )
     if not math.isclose(off_loop, SLEEP, rel_tol=0.05):
@@ -56,7 +56,7 @@ async def test_slow_fixed_sleeps_on_a_worker_thread(lab):
             "GET /slow-fixed",
             f"200, with {off_loop:g} s of time.sleep on worker threads",
             f"time.sleep({SLEEP:g}) on a worker thread. Waiting with asyncio.sleep instead is the "
-            "fix for /slow-async; this task keeps the blocking call and moves it off the event loop",
+            "fix for /slow-async; this task keeps the blocking call, off the event loop",
         )
 
 
@@ -104,7 +104,7 @@ async def test_task_finishes_in_the_background(lab):
             raise fail(
                 f"POST /tasks, then GET /tasks/{task_id}",
                 f'"status": "done" after {done_after:.2f} s',
-                f"the work to take TASK_SECONDS={TASK:g}: it should await asyncio.sleep(TASK_SECONDS)",
+                f"the work to take TASK_SECONDS={TASK:g}: await asyncio.sleep(TASK_SECONDS)",
             )
 
 

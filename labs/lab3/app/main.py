@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Literal
 
-from fastapi import BackgroundTasks, FastAPI, HTTPException, status
+from fastapi import BackgroundTasks, FastAPI, status
 from pydantic import BaseModel
 
 from app.config import get_settings

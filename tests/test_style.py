@@ -1,0 +1,18 @@
+"""Learners read the course's code as an example: it stays lint-clean and formatted."""
+
+import subprocess
+import sys
+
+import pytest
+
+from grader.manifest import ROOT
+
+PYTHON = ["grader", "labs", "solutions", "tests", "benchmarks", "mkdocs_hooks.py"]
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_code_passes_ruff(command):
+    ruff = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, *PYTHON], cwd=ROOT, capture_output=True, text=True
+    )
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
