@@ -1,22 +1,26 @@
 """Start a learner's app under uvicorn, with what graders need installed first.
 
-Run as `python -m grader.launch APP [uvicorn options]`. Before uvicorn imports the app it makes
-sure that:
-- the server dies with the grader that started it, even a grader killed with SIGKILL;
+Run as `python -m grader.launch APP [uvicorn options]`. Before uvicorn imports the app:
+- the server is bound to die with the grader that started it, even one killed with SIGKILL;
 - SIGUSR1 dumps every thread's stack, so a grader can say where a hanging app is stuck;
-- each time.sleep call is logged with whether it ran on the event loop's thread, when
-  GRADER_SLEEP_LOG names a file (how Lab 3 tells a worker thread from an asyncio.sleep rewrite).
+- the probes named in GRADER_PROBES (comma-separated) append JSON lines to GRADER_PROBE_LOG:
+  `time.sleep` records each call and whether it ran on the event loop's thread (how Lab 3 tells
+  a worker thread from an asyncio.sleep rewrite); `anthropic` records each AsyncAnthropic client
+  created, with a fingerprint of its key, and each one closed (how Lab 1 counts clients).
 """
 
 import asyncio
 import ctypes
 import faulthandler
+import functools
+import hashlib
 import json
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
 
@@ -30,33 +34,65 @@ def die_with_parent() -> None:
         os._exit(1)  # the grader died before prctl took effect
 
 
-def log_sleeps(path: str) -> None:
-    """Wrap time.sleep to append one JSON line per call to `path`."""
-    real_sleep = time.sleep
-    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+def fingerprint(secret: str | None) -> str | None:
+    """What graders compare keys by: never the key itself in a log."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12] if secret else None
 
+
+def probe_time_sleep(record: Callable[[dict[str, object]], None]) -> None:
+    real_sleep = time.sleep
+
+    @functools.wraps(real_sleep)
     def sleep(seconds: float, /) -> None:
         try:
             asyncio.get_running_loop()
             on_event_loop = True
         except RuntimeError:
             on_event_loop = False
-        record = {
-            "seconds": seconds,
-            "on_event_loop": on_event_loop,
-            "thread": threading.current_thread().name,
-        }
-        os.write(log, (json.dumps(record, default=str) + "\n").encode())
+        record({"probe": "time.sleep", "seconds": seconds, "on_event_loop": on_event_loop})
         real_sleep(seconds)
 
     time.sleep = sleep
 
 
+def probe_anthropic(record: Callable[[dict[str, object]], None]) -> None:
+    from anthropic import AsyncAnthropic
+
+    real_init, real_close = AsyncAnthropic.__init__, AsyncAnthropic.close
+
+    @functools.wraps(real_init)
+    def __init__(self: AsyncAnthropic, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)
+        record({"probe": "anthropic", "event": "created", "key": fingerprint(self.api_key)})
+
+    @functools.wraps(real_close)
+    async def close(self: AsyncAnthropic) -> None:
+        record({"probe": "anthropic", "event": "closed"})
+        await real_close(self)
+
+    AsyncAnthropic.__init__, AsyncAnthropic.close = __init__, close
+
+
+PROBES = {"time.sleep": probe_time_sleep, "anthropic": probe_anthropic}
+
+
+def install_probes(names: str, log_path: str) -> None:
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
+    def record(entry: dict[str, object]) -> None:
+        entry["thread"] = threading.current_thread().name
+        os.write(log, (json.dumps(entry, default=str) + "\n").encode())
+
+    for name in filter(None, names.split(",")):
+        PROBES[name](record)
+
+
 def main() -> None:
     die_with_parent()
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    if sleep_log := os.environ.get("GRADER_SLEEP_LOG"):
-        log_sleeps(sleep_log)
+    install_probes(
+        os.environ.get("GRADER_PROBES", ""), os.environ.get("GRADER_PROBE_LOG", os.devnull)
+    )
 
     from uvicorn.main import main as uvicorn_main
 

@@ -2,7 +2,8 @@
 
 Notebooks never write into labs/: they read your app and run copies of it, so your app file stays
 the one place your work lives. With COURSE_NOTEBOOK_SOLUTIONS=1 (the course's own tests) they
-use the reference solutions instead.
+use the reference solutions instead; after `work_here()` (nbgrader assignments), the app beside
+the notebook.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from IPython.display import Code, display
 
@@ -21,61 +25,80 @@ from grader.manifest import ROOT, Lab, load_course
 from grader.report import results_file
 from grader.server import LabServer, serve
 
-
-def _solutions() -> bool:
-    return os.environ.get("COURSE_NOTEBOOK_SOLUTIONS") == "1"
+_here: Path | None = None
 
 
-def _graded(lab_id: str) -> tuple[Lab, Path]:
+def work_here() -> None:
+    """Use the app in this notebook's folder (an nbgrader assignment holds both) from now on."""
+    global _here
+    _here = Path.cwd()
+
+
+@dataclass(frozen=True)
+class _Graded:
+    lab: Lab
+    source: Path
+    """The folder holding the app/ the notebook works on."""
+    options: list[str]
+    """How `pytest labs/LAB` is told to grade it."""
+    results: Path | None
+    """Where that grading's results file goes by default (None: give it one)."""
+
+
+def _graded(lab_id: str) -> _Graded:
     lab = load_course().lab(lab_id)
-    return lab, lab.solution if _solutions() else lab.workspace
+    if _here is not None:
+        return _Graded(lab, _here, ["--submission", str(_here)], None)
+    if os.environ.get("COURSE_NOTEBOOK_SOLUTIONS") == "1":
+        return _Graded(lab, lab.solution, ["--solution"], results_file(lab, "solution"))
+    return _Graded(lab, lab.workspace, [], results_file(lab, "workspace"))
 
 
 def show_app(lab_id: str, file: str = "app/main.py") -> None:
     """Display the current text of one of the lab's app files."""
-    _, source = _graded(lab_id)
+    source = _graded(lab_id).source
     display(Code((source / file).read_text(encoding="utf-8"), language="python"))
 
 
 @asynccontextmanager
-async def lab_server(
-    lab_id: str, env: dict[str, str | None] | None = None
-) -> AsyncIterator[LabServer]:
-    """Your app on a real uvicorn server (a sandbox copy), stopped when the block ends."""
-    lab, source = _graded(lab_id)
-    async with serve(
-        source, app=lab.app, shown_as=str(source.relative_to(ROOT)), env=env
-    ) as server:
+async def lab_server(lab_id: str, **options: Any) -> AsyncIterator[LabServer]:
+    """Your app on a real uvicorn server (a sandbox copy), stopped when the block ends.
+
+    Options are `start_server`'s (grader/server.py): `env`, `files`, `probes`, `cwd_elsewhere`.
+    """
+    graded = _graded(lab_id)
+    source = graded.source
+    shown_as = str(source.relative_to(ROOT)) if source.is_relative_to(ROOT) else str(source)
+    async with serve(source, app=graded.lab.app, shown_as=shown_as, **options) as server:
         yield server
 
 
-def check(lab_id: str) -> dict[str, object]:
+def check(lab_id: str) -> dict[str, Any]:
     """Grade the lab as `pytest labs/LAB` does, print its summary and return its results.
 
     Grading runs in a process of its own (this notebook's event loop is busy running the notebook),
     and everything it prints goes to stdout, as nbgrader wants.
     """
-    lab = load_course().lab(lab_id)
-    graded = "solution" if _solutions() else "workspace"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(lab.workspace),
-        "-p",
-        "no:cacheprovider",
-        "--color",
-        "no",
-    ]
-    if _solutions():
-        command.append("--solution")
-    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    output = completed.stdout + completed.stderr
-    summary = output.find(f" {lab.heading} ")
-    print(output[output.rfind("\n", 0, summary) + 1 :] if summary >= 0 else output)
-    results = results_file(lab, graded)
-    return (
-        json.loads(results.read_text())
-        if completed.returncode in (0, 1) and results.exists()
-        else {}
-    )
+    graded = _graded(lab_id)
+    with tempfile.TemporaryDirectory() as scratch:
+        results = graded.results or Path(scratch) / f"{lab_id}.json"
+        command = [
+            sys.executable, "-m", "pytest", str(graded.lab.workspace), *graded.options,
+            "--results", str(results), "-p", "no:cacheprovider", "--color", "no",
+        ]  # fmt: skip
+        completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        output = completed.stdout + completed.stderr
+        summary = output.find(f" {graded.lab.heading} ")
+        print(output[output.rfind("\n", 0, summary) + 1 :] if summary >= 0 else output)
+        graded_fully = completed.returncode in (0, 1) and results.exists()
+        return json.loads(results.read_text()) if graded_fully else {"tests": [], "points": 0}
+
+
+def passed(results: dict[str, Any], check: str) -> None:
+    """An autograder cell's test: raises the check's own message unless it passed."""
+    for test in results["tests"]:
+        if test["test_code"] == check:
+            if test["status"] != "pass":
+                raise AssertionError(test["message"])
+            return
+    raise AssertionError(f"{check} was not graded: see the output of check() above")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ import httpx
 from grader.failures import AppDidNotStart, CheckFailure, CheckTimedOut
 from grader.manifest import Check, Lab
 from grader.scale import scaled
-from grader.server import STARTUP_TIMEOUT, LabServer, ServerOutput, start_server
+from grader.server import LabServer, ServerOutput, start_server
 
 
 class Startups:
@@ -34,17 +34,17 @@ class Startups:
 
     def __init__(self) -> None:
         self._slots = asyncio.Semaphore(os.cpu_count() or 2)
-        self._failures: dict[tuple[object, ...], AppDidNotStart] = {}
+        self._failures: dict[str, AppDidNotStart] = {}
 
-    async def start(
-        self, source: Path, *, env: Mapping[str, str | None] | None, **options: Any
-    ) -> LabServer:
-        key = (source, tuple(sorted((env or {}).items())))
+    async def start(self, source: Path, **options: Any) -> LabServer:
+        key = repr((source, sorted(options.items())))
         async with self._slots:
             if failure := self._failures.get(key):
-                raise AppDidNotStart(str(failure))
+                raise AppDidNotStart(
+                    str(failure), output=failure.output, exit_code=failure.exit_code
+                )
             try:
-                return await start_server(source, env=env, **options)
+                return await start_server(source, **options)
             except AppDidNotStart as failure:
                 self._failures[key] = failure
                 raise
@@ -66,32 +66,46 @@ class LabContext:
     """The servers running now (a timed-out check is asked where they are busy)."""
     outputs: list[ServerOutput] = field(default_factory=list)
     """What every server of this check printed, stopped ones included."""
-    starting: int = 0
-    startup_seconds: float = 0.0
+    started_seconds: float = 0.0
+    """Time spent starting servers that are up now, or were."""
+    starting_since: float | None = None
+    """When the start-up under way began, waiting for a start-up slot included."""
 
     @property
     def time_limit(self) -> float:
         """The check's own time, server start-ups excluded (they have a limit of their own)."""
         return scaled(self.lab.check_timeout)
 
+    def startup_seconds(self) -> float:
+        """Time spent starting servers so far, the start-up under way included."""
+        ongoing = time.perf_counter() - self.starting_since if self.starting_since else 0.0
+        return self.started_seconds + ongoing
+
     @asynccontextmanager
     async def server(
-        self, env: Mapping[str, str | None] | None = None, *, log_sleeps: bool = False
+        self,
+        env: Mapping[str, str | None] | None = None,
+        *,
+        files: Mapping[str, str | None] | None = None,
+        probes: Collection[str] = (),
+        cwd_elsewhere: bool = False,
     ) -> AsyncIterator[LabServer]:
-        """A fresh server of the app under test, stopped when the block ends."""
-        began = time.perf_counter()
-        self.starting += 1
+        """A fresh server of the app under test (options: see `start_server`), stopped when the
+        block ends."""
+        began = self.starting_since = time.perf_counter()
         try:
             server = await self.startups.start(
                 self.source,
                 app=self.lab.app,
                 shown_as=self.shown_as,
                 env=env,
-                log_sleeps=log_sleeps,
+                files=files,
+                probes=tuple(probes),
+                cwd_elsewhere=cwd_elsewhere,
             )
         finally:
-            self.starting -= 1
-        self.startup_seconds += time.perf_counter() - began
+            self.starting_since = None
+        self.started_seconds += time.perf_counter() - began
         self.servers.append(server)
         self.outputs.append(server.output)
         try:
@@ -117,9 +131,8 @@ CheckFunction = Callable[[LabContext], Awaitable[None]]
 async def run_check(function: CheckFunction, context: LabContext) -> Outcome:
     start = time.perf_counter()
 
-    def deadline() -> float:
-        starting = STARTUP_TIMEOUT if context.starting else 0.0
-        return start + context.startup_seconds + starting + context.time_limit
+    def deadline() -> float:  # the check's clock stops while it waits for its servers to start
+        return start + context.startup_seconds() + context.time_limit
 
     task = asyncio.create_task(function(context))
     while not task.done() and (remaining := deadline() - time.perf_counter()) > 0:

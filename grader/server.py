@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,10 +30,18 @@ from grader.apptrace import busy_frames, crash_location
 from grader.failures import AppDidNotStart
 
 HOST = "127.0.0.1"
-STARTUP_TIMEOUT = 10.0  # real seconds: imports take as long at any COURSE_TIME_SCALE
+# An app that never gets ready is stopped when it has burnt STARTUP_CPU seconds of CPU (a busy
+# loop: imports take about half a second), or spent STARTUP_IDLE seconds asleep, waiting on
+# something. Time spent waiting for a CPU does not count: a correct app on a machine busy grading
+# a whole class starts late, but it starts. Real seconds: imports take as long at any time scale.
+STARTUP_CPU = 5.0
+STARTUP_IDLE = 10.0
+STARTUP_LIMIT = STARTUP_CPU + STARTUP_IDLE
+"""The longest a start-up can take on an idle machine."""
 STOP_GRACE = 3.0
 DUMP_WAIT = 0.5
 RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".grades")
 
 _live: set[subprocess.Popen[str]] = set()
@@ -51,6 +59,20 @@ def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
         os.killpg(process.pid, signum)
     except ProcessLookupError:
         pass
+
+
+def cpu_and_sleep(pid: int) -> tuple[float, bool]:
+    """A process's CPU seconds so far, and whether it is asleep (waiting, not running or runnable).
+
+    Read from /proc on Linux; elsewhere a process counts as asleep, so wall time limits it.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0, True
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (command) "
+    state, user_ticks, system_ticks = fields[0], int(fields[11]), int(fields[12])
+    return (user_ticks + system_ticks) / CLOCK_TICKS, state in "SD"
 
 
 class ServerOutput:
@@ -92,7 +114,7 @@ class LabServer:
         self.process = process
         self.output = ServerOutput(process.stdout, workdir, shown_as)
         self.sandbox = workdir.parent
-        self.sleep_log = self.sandbox / "sleep-calls.jsonl"
+        self.probe_log = self.sandbox / "probes.jsonl"
         self.in_flight: Counter[str] = Counter()
 
     @property
@@ -110,11 +132,21 @@ class LabServer:
     async def _answered(self, response: httpx.Response) -> None:
         self.in_flight[f"{response.request.method} {response.request.url.path}"] -= 1
 
-    def sleep_calls(self) -> list[dict[str, object]]:
-        """The time.sleep calls the app made so far (servers started with log_sleeps=True)."""
-        if not self.sleep_log.exists():
+    def probed(self, probe: str) -> list[dict[str, Any]]:
+        """What a probe the server was started with has recorded so far (see grader/launch.py)."""
+        if not self.probe_log.exists():
             return []
-        return [json.loads(line) for line in self.sleep_log.read_text().splitlines()]
+        records = (json.loads(line) for line in self.probe_log.read_text().splitlines())
+        return [record for record in records if record["probe"] == probe]
+
+    async def terminate(self, grace: float) -> int | None:
+        """SIGTERM, as a process manager sends it; the exit status within `grace` s, else None."""
+        self.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self.process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.to_thread(self.output.finish)
+        return self.process.poll()
 
     async def busy_at(self) -> str:
         """Where the app's own code is running now, from a stack dump of every thread."""
@@ -127,20 +159,23 @@ class LabServer:
         return "\n".join(f"  {frame.describe(self.source, self.shown_as)}" for frame in frames)
 
     async def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
+        idle, checked = 0.0, time.monotonic()
         while self.output.port is None:
             if self.output.closed or self.process.poll() is not None:
                 await asyncio.to_thread(self.output.finish)
                 raise self._crashed()
-            if time.monotonic() > deadline:
+            cpu, asleep = cpu_and_sleep(self.process.pid)
+            now = time.monotonic()
+            idle, checked = idle + (now - checked if asleep else 0.0), now
+            if cpu > STARTUP_CPU or idle > STARTUP_IDLE:
+                spent = f"{cpu:.0f} s of CPU time" if cpu > STARTUP_CPU else f"{idle:.0f} s waiting"
                 where = await self.busy_at()
+                found = (
+                    f"It was busy at:\n{where}" if where else f"Its output:\n{self.output.tail()}"
+                )
                 raise AppDidNotStart(
-                    f"Your app did not start within {STARTUP_TIMEOUT:.0f} s.\n"
-                    + (
-                        f"It was busy at:\n{where}"
-                        if where
-                        else f"Its output:\n{self.output.tail()}"
-                    )
+                    f"Your app did not start: still not ready after {spent}.\n{found}",
+                    output=self.output.lines,
                 )
             await asyncio.sleep(0.02)
         # Ready means accepting connections: a TCP connect, not a request an app would count.
@@ -150,16 +185,14 @@ class LabServer:
 
     def _crashed(self) -> AppDidNotStart:
         exception, frame = crash_location(self.output.lines, self.shown_as)
+        message = "Your app stopped before it served anything:\n"
         if not exception:  # no traceback: uvicorn's own words say what went wrong
-            return AppDidNotStart(
-                f"Your app stopped before it served anything:\n{self.output.tail()}"
-            )
-        message = "Your app stopped before it served anything:\n  " + exception.replace(
-            "\n", "\n  "
-        )
-        if frame:
-            message += f"\nat {frame.describe(self.source, self.shown_as)}"
-        return AppDidNotStart(message)
+            message += self.output.tail()
+        else:
+            message += "  " + exception.replace("\n", "\n  ")
+            if frame:
+                message += f"\nat {frame.describe(self.source, self.shown_as)}"
+        return AppDidNotStart(message, output=self.output.lines, exit_code=self.process.poll())
 
     async def stop(self) -> None:
         """SIGTERM the server's process group, then SIGKILL whatever is left after a grace time."""
@@ -181,20 +214,35 @@ async def start_server(
     app: str,
     shown_as: str,
     env: Mapping[str, str | None] | None = None,
-    log_sleeps: bool = False,
+    files: Mapping[str, str | None] | None = None,
+    probes: Collection[str] = (),
+    cwd_elsewhere: bool = False,
 ) -> LabServer:
     """Start the app in `source` (a folder holding `app/`) on a sandbox copy; ready when it returns.
 
-    `env` adds variables to the server's environment; a value of None removes one.
+    `env` adds variables to the server's environment and `files` writes files into the copy
+    (a value of None removes one); `probes` are grader/launch.py's; `cwd_elsewhere` runs the
+    server from an empty folder beside the copy instead of from the copy.
     Raises AppDidNotStart, with the learner's error, if it crashes or hangs first.
     """
     sandbox = Path(tempfile.mkdtemp(prefix="grader-"))
     try:
         workdir = sandbox / "lab"
         shutil.copytree(source, workdir, ignore=NOT_COPIED)
-        server_env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADER_PARENT_PID": str(os.getpid())}
-        if log_sleeps:
-            server_env["GRADER_SLEEP_LOG"] = str(sandbox / "sleep-calls.jsonl")
+        for name, text in (files or {}).items():
+            if text is None:
+                (workdir / name).unlink(missing_ok=True)
+            else:
+                (workdir / name).write_text(text)
+        cwd = sandbox / "elsewhere" if cwd_elsewhere else workdir
+        cwd.mkdir(exist_ok=True)
+        server_env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "GRADER_PARENT_PID": str(os.getpid()),
+            "GRADER_PROBES": ",".join(probes),
+            "GRADER_PROBE_LOG": str(sandbox / "probes.jsonl"),
+        }
         for name, value in (env or {}).items():
             if value is None:
                 server_env.pop(name, None)
@@ -206,7 +254,7 @@ async def start_server(
         ]  # fmt: skip
         process = subprocess.Popen(
             command,
-            cwd=workdir,
+            cwd=cwd,
             env=server_env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,18 +58,34 @@ def grade(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def submission(tmp_path: Path):
-    """`submission(lab, edits)`: a copy of the lab's solution, each edit applied exactly once."""
+    """`submission(lab, edits, name)`: a copy of the solution, each edit applied exactly once."""
 
-    def make(lab: Lab, edits: list[Edit]) -> Path:
-        folder = tmp_path / "submission"
+    def make(lab: Lab, edits: list[Edit], name: str = "submission") -> Path:
+        folder = tmp_path / name
         shutil.copytree(lab.solution, folder)
         for edit in edits:
             path = folder / edit.file
             text = path.read_text()
-            assert text.count(edit.replace) == 1, (
-                f"{edit.replace!r} is not once in {lab.solution / edit.file}"
-            )
+            assert text.count(edit.replace) == 1, f"{edit.replace!r} is not once in {edit.file}"
             path.write_text(text.replace(edit.replace, edit.with_))
         return folder
 
     return make
+
+
+def processes_under(folder: Path, grace: float = 5.0) -> list[str]:
+    """Command lines of processes that mention `folder` (servers' sandboxes live there) and are
+    still running after `grace` s: a server killed with its grader takes a moment to go."""
+    deadline = time.monotonic() + grace
+    while True:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                command = cmdline.read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue  # gone, or not ours to read
+            if str(folder) in command:
+                found.append(command)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)

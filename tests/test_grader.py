@@ -70,14 +70,19 @@ def test_syntax_error_names_the_file_and_line(grade, submission):
     assert f"{folder}/{MAIN}, line {line_of(folder, 'tasks: dict')}" in grading.output
 
 
-def test_app_that_hangs_on_import_is_stopped_and_located(grade, submission):
-    folder = submission(
-        LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + "while True:\n    pass\n")]
-    )
+@pytest.mark.parametrize(
+    ("hang", "spent"),
+    [("while True:\n    pass\n", "s of CPU time"), ("time.sleep(3600)\n", "s waiting")],
+    ids=["busy", "asleep"],
+)
+def test_app_that_hangs_on_import_is_stopped_and_located(hang, spent, grade, submission):
+    folder = submission(LAB, [Edit(MAIN, AFTER_SETTINGS, AFTER_SETTINGS + hang)])
     grading = grade(LAB, "--submission", str(folder))
     assert set(grading.statuses.values()) == {"fail"}
-    assert "Your app did not start within" in grading.output
-    assert f"{folder}/{MAIN}, line {line_of(folder, 'while True')}, in <module>" in grading.output
+    assert "Your app did not start: still not ready after" in grading.output
+    assert spent in grading.output
+    line = line_of(folder, hang.splitlines()[0])
+    assert f"{folder}/{MAIN}, line {line}, in <module>" in grading.output
     assert not servers_of(grading.pid)
 
 

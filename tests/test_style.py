@@ -7,7 +7,7 @@ import pytest
 
 from grader.manifest import ROOT
 
-PYTHON = ["grader", "labs", "solutions", "tests", "benchmarks", "mkdocs_hooks.py"]
+PYTHON = ["grader", "labs", "solutions", "examples", "tests", "benchmarks", "mkdocs_hooks.py"]
 
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])

@@ -39,10 +39,10 @@ async def test_slow_fixed_is_concurrent(lab):
 
 
 async def test_slow_fixed_sleeps_on_a_worker_thread(lab):
-    async with lab.server(SETTINGS, log_sleeps=True) as server, server.client() as client:
+    async with lab.server(SETTINGS, probes=["time.sleep"]) as server, server.client() as client:
         response = await client.get("/slow-fixed")
         expect_status(response, 200)
-        calls = server.sleep_calls()
+        calls = server.probed("time.sleep")
     on_loop = sum(call["seconds"] for call in calls if call["on_event_loop"])
     off_loop = sum(call["seconds"] for call in calls if not call["on_event_loop"])
     if on_loop > 0.05 * SLEEP:

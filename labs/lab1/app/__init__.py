@@ -1,0 +1,1 @@
+"""Lab 1 — Lifespan and dependency injection."""

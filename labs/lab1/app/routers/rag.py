@@ -1,0 +1,13 @@
+"""Retrieval-augmented generation endpoints."""
+
+from fastapi import APIRouter
+
+from app.dependencies import LLMDep
+
+router = APIRouter(prefix="/rag", tags=["rag"])
+
+
+@router.get("/client-id")
+async def client_id(client: LLMDep) -> dict[str, int]:
+    """Which LLM client this router was given: the same one as every other router's."""
+    return {"client_id": id(client)}
