@@ -68,6 +68,7 @@ class Course:
     title: str
     site_url: str
     labs: tuple[Lab, ...]
+    """In module order."""
 
     def lab(self, lab_id: str) -> Lab:
         for lab in self.labs:
@@ -94,10 +95,12 @@ class Course:
 def load_course(path: Path = MANIFEST) -> Course:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     labs = tuple(
-        Lab(
-            checks=tuple(Check(**check) for check in lab.pop("checks")),
-            **lab,
+        sorted(
+            (
+                Lab(checks=tuple(Check(**c) for c in lab.pop("checks")), **lab)
+                for lab in data["labs"]
+            ),
+            key=lambda lab: lab.module,
         )
-        for lab in data["labs"]
     )
     return Course(labs=labs, **data["course"])

@@ -58,12 +58,10 @@ class LabRun:
         return self.outcomes[item.nodeid]
 
     def report(self) -> LabReport:
-        timings = {
-            label: seconds
-            for item in self.items
-            for label, seconds in item.stash[CONTEXT].timings.items()
-        }
-        return LabReport(self.lab, self.shown_as, time_scale(), self.results, timings)
+        contexts = [item.stash[CONTEXT] for item in self.items]
+        timings = {label: s for context in contexts for label, s in context.timings.items()}
+        notes = list(dict.fromkeys(note for context in contexts for note in context.notes))
+        return LabReport(self.lab, self.shown_as, time_scale(), self.results, timings, notes)
 
 
 RUNS = pytest.StashKey[dict[str, LabRun]]()

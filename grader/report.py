@@ -47,6 +47,7 @@ class LabReport:
     time_scale: float
     results: list[CheckResult]
     timings: dict[str, float]
+    notes: list[str]
 
     @property
     def points(self) -> int:
@@ -87,6 +88,7 @@ class LabReport:
             "max_points": self.lab.max_points,
             "time_scale": self.time_scale,
             "timings": {label: round(seconds, 3) for label, seconds in self.timings.items()},
+            "notes": self.notes,
             "graded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
@@ -134,6 +136,7 @@ class LabReport:
                 f"{label} {seconds:.1f} s" for label, seconds in self.timings.items()
             )
             lines.append((f"Timing: {table}", {"bold": True}))
+        lines += [(f"Note: {note}", {"yellow": True}) for note in self.notes]
         if not self.complete:
             lines.append(
                 (

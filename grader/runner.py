@@ -62,6 +62,7 @@ class LabContext:
     startups: Startups
     """Shared by the checks that run together."""
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     servers: list[LabServer] = field(default_factory=list)
     """The servers running now (a timed-out check is asked where they are busy)."""
     outputs: list[ServerOutput] = field(default_factory=list)
@@ -117,6 +118,10 @@ class LabContext:
     def record_timing(self, label: str, seconds: float) -> None:
         """A figure for the lab summary's timing table."""
         self.timings[label] = seconds
+
+    def note(self, text: str) -> None:
+        """A line for the lab summary, e.g. how a check had to fall back."""
+        self.notes.append(text)
 
 
 @dataclass(frozen=True)

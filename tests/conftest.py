@@ -18,6 +18,33 @@ from tests.labcases import Edit
 
 
 @dataclass(frozen=True)
+class Site:
+    folder: Path
+    returncode: int
+    output: str
+
+    def page(self, source: str) -> str:
+        """The HTML built from docs/`source` (MkDocs' directory URLs: a/b.md → a/b/index.html)."""
+        built = self.folder / source.removesuffix(".md") / "index.html"
+        assert built.is_file(), f"{source} was not built:\n{self.output}"
+        return built.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    folder = tmp_path_factory.mktemp("site")
+    build = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(folder)],
+        cwd=ROOT,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return Site(folder, build.returncode, build.stdout + build.stderr)
+
+
+@dataclass(frozen=True)
 class Grading:
     pid: int
     """The grading pytest process: its servers carry GRADER_PARENT_PID=pid."""

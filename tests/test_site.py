@@ -7,46 +7,16 @@ and points: both must exist in the built site, or learners follow links to nowhe
 from __future__ import annotations
 
 import html
-import os
 import re
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from grader.manifest import ROOT, Check, Lab, load_course
+from grader.manifest import Check, Lab, load_course
+from tests.conftest import Site
 
 LABS = load_course().labs
 CHECKS = [(lab, check) for lab in LABS for check in lab.checks]
-
-
-@dataclass(frozen=True)
-class Site:
-    folder: Path
-    returncode: int
-    output: str
-
-    def page(self, source: str) -> str:
-        """The HTML built from docs/`source` (MkDocs' directory URLs: a/b.md → a/b/index.html)."""
-        built = self.folder / source.removesuffix(".md") / "index.html"
-        assert built.is_file(), f"{source} was not built:\n{self.output}"
-        return built.read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    folder = tmp_path_factory.mktemp("site")
-    build = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(folder)],
-        cwd=ROOT,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return Site(folder, build.returncode, build.stdout + build.stderr)
 
 
 def text_of(page: str) -> str:
@@ -83,3 +53,33 @@ def test_lab_page_lists_every_check_and_the_total(site: Site, lab: Lab) -> None:
 def test_included_code_shows_no_snippet_markers(site: Site, lab: Lab) -> None:
     for source in (lab.lesson, lab.page):
         assert "--8&lt;--" not in site.page(source), f"{source} shows a --8<-- section marker"
+
+
+HREF = re.compile(r'(?:href|src)="([^"]+)"')
+ID = re.compile(r'id="([^"]+)"')
+
+
+def test_every_internal_link_and_anchor_resolves(site: Site) -> None:
+    """A link check over the built HTML, navigation and generated pages included. External links
+    cannot be fetched here (no network): they are only required to be https."""
+    pages = {path: path.read_text(encoding="utf-8") for path in site.folder.rglob("*.html")}
+    broken, insecure = [], []
+    for path, page in pages.items():
+        for link in set(HREF.findall(page)):
+            parts = urlsplit(html.unescape(link))
+            if parts.scheme in ("http", "https", "mailto", "data"):
+                if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost"):
+                    insecure.append(f"{path.relative_to(site.folder)}: {link}")
+                continue
+            base = site.folder if parts.path.startswith("/") else path.parent  # 404.html: from root
+            target = (base / unquote(parts.path.lstrip("/"))).resolve() if parts.path else path
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{path.relative_to(site.folder)}: {link}")
+            elif parts.fragment and target.suffix == ".html":
+                ids = set(ID.findall(pages.get(target, "") or target.read_text(encoding="utf-8")))
+                if unquote(parts.fragment) not in ids:
+                    broken.append(f"{path.relative_to(site.folder)}: {link} (no such anchor)")
+    assert not broken, "\n".join(sorted(broken))
+    assert not insecure, "\n".join(sorted(insecure))

@@ -1,0 +1,1 @@
+"""Pure ASGI middleware: each class wraps the app inside it, one concern per module."""

@@ -1,0 +1,96 @@
+"""The built site in a real browser: navigation, search and diagrams work, and look right.
+
+Headless Chromium (Debian's package) on the built site served from 127.0.0.1. Screenshots of the
+pages go to .artifacts/screenshots/ for a person to look at. Without chromium the tests skip,
+except in CI, which must run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from grader.browser import chromium, chromium_path, static_files
+from grader.manifest import ROOT, load_course
+from tests.conftest import Site
+
+SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
+LAB = load_course().lab("lab3")
+
+if chromium_path() is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must run the browser tests: install chromium (make setup does)")
+    pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
+
+
+def url_of(page: str) -> str:
+    """docs/`page` as MkDocs builds it: a/b.md → a/b/."""
+    return "" if page == "index.md" else page.removesuffix(".md") + "/"
+
+
+async def visit(site: Site, path: str, check) -> Path:
+    """Open the page at `path` of the served site, run `check(page)`, save a screenshot."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / f"{path.strip('/').replace('/', '-') or 'home'}.png"
+    with static_files(site.folder) as port:
+        async with chromium() as browser:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await page.goto(f"http://127.0.0.1:{port}/{path}", wait_until="networkidle")
+            await check(page)
+            await page.screenshot(path=shot, full_page=False)
+    return shot
+
+
+def test_home_page_navigates_to_every_lab(site: Site):
+    async def check(page):
+        assert "Production FastAPI" in await page.title()
+        for lab in load_course().labs:
+            link = page.locator(f'nav a[href$="{url_of(lab.page)}"]').first
+            assert await link.count(), f"no navigation link to {lab.page}"
+        await page.locator(f'nav a[href$="{url_of(LAB.page)}"]').first.click()
+        await page.wait_for_url(f"**/{url_of(LAB.page)}")
+        assert LAB.heading in await page.locator("h1").first.inner_text()
+
+    assert asyncio.run(visit(site, "", check)).stat().st_size > 10_000
+
+
+def test_search_finds_a_lesson(site: Site):
+    async def check(page):
+        await page.locator("input.md-search__input").click()
+        await page.keyboard.type("event loop", delay=30)  # as a person types: search reacts to keys
+        results = page.locator(".md-search-result__item")
+        await results.first.wait_for(timeout=15_000)
+        assert "async-safety" in await results.first.locator("a").first.get_attribute("href")
+
+    asyncio.run(visit(site, "", check))
+
+
+def test_lesson_diagrams_render(site: Site):
+    """Material draws each diagram in a closed shadow root: the diagram's source text leaves the
+    page and a drawing of real size takes its place (a failed one stays visible as source)."""
+
+    async def check(page):
+        consumed = "[...document.querySelectorAll('.mermaid')].every(d => !d.textContent.trim())"
+        await page.wait_for_function(f"() => {consumed}", timeout=15_000)
+        diagrams = await page.locator(".mermaid").all()
+        assert diagrams, "the lesson has no diagram"
+        for diagram in diagrams:
+            box = await diagram.bounding_box()
+            assert box and box["width"] > 100 and box["height"] > 50, box
+        await diagrams[0].scroll_into_view_if_needed()
+
+    asyncio.run(visit(site, url_of(LAB.lesson), check))
+
+
+def test_lab_page_hides_the_solution(site: Site):
+    async def check(page):
+        solution = page.locator("details.success").first
+        assert await solution.count() and await solution.get_attribute("open") is None
+        assert not await solution.locator("code").first.is_visible()
+        await solution.locator("summary").click()
+        assert await solution.locator("code").first.is_visible()
+
+    asyncio.run(visit(site, url_of(LAB.page), check))
