@@ -31,10 +31,10 @@ def url_of(page: str) -> str:
     return "" if page == "index.md" else page.removesuffix(".md") + "/"
 
 
-async def visit(site: Site, path: str, check) -> Path:
-    """Open the page at `path` of the served site, run `check(page)`, save a screenshot."""
+async def visit(site: Site, path: str, check, shot: str) -> Path:
+    """Open the page at `path` of the served site, run `check(page)`, save screenshot `shot`."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOTS / f"{path.strip('/').replace('/', '-') or 'home'}.png"
+    shot = SCREENSHOTS / f"{shot}.png"
     with static_files(site.folder) as port:
         async with chromium() as browser:
             page = await browser.new_page(viewport={"width": 1280, "height": 900})
@@ -54,7 +54,7 @@ def test_home_page_navigates_to_every_lab(site: Site):
         await page.wait_for_url(f"**/{url_of(LAB.page)}")
         assert LAB.heading in await page.locator("h1").first.inner_text()
 
-    assert asyncio.run(visit(site, "", check)).stat().st_size > 10_000
+    assert asyncio.run(visit(site, "", check, "home")).stat().st_size > 10_000
 
 
 def test_search_finds_a_lesson(site: Site):
@@ -65,7 +65,7 @@ def test_search_finds_a_lesson(site: Site):
         await results.first.wait_for(timeout=15_000)
         assert "async-safety" in await results.first.locator("a").first.get_attribute("href")
 
-    asyncio.run(visit(site, "", check))
+    asyncio.run(visit(site, "", check, "search"))
 
 
 def test_lesson_diagrams_render(site: Site):
@@ -82,7 +82,7 @@ def test_lesson_diagrams_render(site: Site):
             assert box and box["width"] > 100 and box["height"] > 50, box
         await diagrams[0].scroll_into_view_if_needed()
 
-    asyncio.run(visit(site, url_of(LAB.lesson), check))
+    asyncio.run(visit(site, url_of(LAB.lesson), check, "lesson-diagram"))
 
 
 def test_lab_page_hides_the_solution(site: Site):
@@ -93,4 +93,4 @@ def test_lab_page_hides_the_solution(site: Site):
         await solution.locator("summary").click()
         assert await solution.locator("code").first.is_visible()
 
-    asyncio.run(visit(site, url_of(LAB.page), check))
+    asyncio.run(visit(site, url_of(LAB.page), check, "lab-page"))
