@@ -1,6 +1,8 @@
 """Start a learner's app under uvicorn, with what graders need installed first.
 
-Run as `python -m grader.launch APP [uvicorn options]`. Before uvicorn imports the app:
+Servers are forks of the grader's fork server (grader/forkserver.py), which calls `run()`, or, where
+there is none, processes started as `python -m grader.launch APP [uvicorn options]`. Either way,
+before uvicorn imports the app:
 - the server is bound to die with the grader that started it, even one killed with SIGKILL;
 - SIGUSR1 dumps every thread's stack, so a grader can say where a hanging app is stuck;
 - the probes named in GRADER_PROBES (comma-separated) append JSON lines to GRADER_PROBE_LOG:
@@ -25,13 +27,13 @@ from collections.abc import Callable
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """Ask Linux to kill this process when the grader that spawned it goes away."""
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when `parent`, the process that started it, goes away."""
     if sys.platform != "linux":
         return
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != int(os.environ.get("GRADER_PARENT_PID", os.getppid())):
-        os._exit(1)  # the grader died before prctl took effect
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before prctl took effect
 
 
 def fingerprint(secret: str | None) -> str | None:
@@ -87,8 +89,8 @@ def install_probes(names: str, log_path: str) -> None:
         PROBES[name](record)
 
 
-def main() -> None:
-    die_with_parent()
+def run(arguments: list[str]) -> int:
+    """Serve as `uvicorn ARGUMENTS` does, with the stack dump and probes; the exit status."""
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     install_probes(
         os.environ.get("GRADER_PROBES", ""), os.environ.get("GRADER_PROBE_LOG", os.devnull)
@@ -96,8 +98,28 @@ def main() -> None:
 
     from uvicorn.main import main as uvicorn_main
 
-    sys.argv[0] = "uvicorn"
-    uvicorn_main()
+    sys.argv = ["uvicorn", *arguments]
+    try:
+        uvicorn_main()
+    except SystemExit as exit:
+        return exit_status(exit.code)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())  # the traceback, as the interpreter prints it
+        return 1
+    return 0
+
+
+def exit_status(code: object) -> int:
+    """The status `sys.exit(code)` ends a process with."""
+    if code is None or isinstance(code, int):
+        return code or 0
+    print(code, file=sys.stderr)
+    return 1
+
+
+def main() -> None:
+    die_with_parent(int(os.environ["GRADER_PARENT_PID"]))
+    sys.exit(run(sys.argv[1:]))
 
 
 if __name__ == "__main__":

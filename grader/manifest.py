@@ -38,6 +38,8 @@ class Lab:
     """The lab bench notebook, from the course root."""
     check_timeout: float
     checks: tuple[Check, ...]
+    preload: tuple[str, ...] = ()
+    """Modules the app imports that the fork server loads once for all its servers."""
 
     @property
     def heading(self) -> str:
@@ -97,7 +99,11 @@ def load_course(path: Path = MANIFEST) -> Course:
     labs = tuple(
         sorted(
             (
-                Lab(checks=tuple(Check(**c) for c in lab.pop("checks")), **lab)
+                Lab(
+                    checks=tuple(Check(**c) for c in lab.pop("checks")),
+                    preload=tuple(lab.pop("preload", ())),
+                    **lab,
+                )
                 for lab in data["labs"]
             ),
             key=lambda lab: lab.module,

@@ -69,7 +69,10 @@ async def lab_server(lab_id: str, **options: Any) -> AsyncIterator[LabServer]:
     graded = _graded(lab_id)
     source = graded.source
     shown_as = str(source.relative_to(ROOT)) if source.is_relative_to(ROOT) else str(source)
-    async with serve(source, app=graded.lab.app, shown_as=shown_as, **options) as server:
+    lab = graded.lab
+    async with serve(
+        source, app=lab.app, shown_as=shown_as, preload=lab.preload, **options
+    ) as server:
         yield server
 
 

@@ -102,6 +102,7 @@ class LabContext:
                 env=env,
                 files=files,
                 probes=tuple(probes),
+                preload=self.lab.preload,
                 cwd_elsewhere=cwd_elsewhere,
             )
         finally:

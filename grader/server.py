@@ -1,7 +1,8 @@
 """A learner's app on a real uvicorn server: a sandbox copy of the lab, a free port, always stopped.
 
-Servers run `python -m grader.launch` (uvicorn plus the grader's probes) on 127.0.0.1, port 0, in a
-process group of their own. The copy keeps the learner's folder untouched whatever the app writes.
+Servers run uvicorn plus the grader's probes (grader/launch.py) on 127.0.0.1, port 0, in a process
+group of their own: forks of the grader's fork server (grader/forkserver.py) where there is one,
+else processes of their own. The copy keeps the learner's folder untouched whatever the app writes.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,12 +27,14 @@ import httpx
 
 from grader.apptrace import busy_frames, crash_location
 from grader.failures import AppDidNotStart
+from grader.processes import ServerProcess, start_process
 
 HOST = "127.0.0.1"
 # An app that never gets ready is stopped when it has burnt STARTUP_CPU seconds of CPU (a busy
-# loop: imports take about half a second), or spent STARTUP_IDLE seconds asleep, waiting on
-# something. Time spent waiting for a CPU does not count: a correct app on a machine busy grading
-# a whole class starts late, but it starts. Real seconds: imports take as long at any time scale.
+# loop: a forked server is ready after a tenth of a second, a spawned one after half a second of
+# imports), or spent STARTUP_IDLE seconds asleep, waiting on something. Time spent waiting for a
+# CPU does not count: a correct app on a machine busy grading a whole class starts late, but it
+# starts. Real seconds: imports take as long at any time scale.
 STARTUP_CPU = 5.0
 STARTUP_IDLE = 10.0
 STARTUP_LIMIT = STARTUP_CPU + STARTUP_IDLE
@@ -44,7 +45,7 @@ RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".grades")
 
-_live: set[subprocess.Popen[str]] = set()
+_live: set[ServerProcess] = set()
 
 
 @atexit.register
@@ -54,7 +55,7 @@ def _kill_leftovers() -> None:
         _signal_group(process, signal.SIGKILL)
 
 
-def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
+def _signal_group(process: ServerProcess, signum: int) -> None:
     try:
         os.killpg(process.pid, signum)
     except ProcessLookupError:
@@ -91,11 +92,12 @@ class ServerOutput:
         self._reader.start()
 
     def _read(self, stream: IO[str]) -> None:
-        for raw in stream:
-            line = raw.rstrip("\n").replace(self._sandbox, self._shown_as)
-            self.lines.append(line)
-            if self.port is None and (match := RUNNING.search(line)):
-                self.port = int(match[1])
+        with stream:
+            for raw in stream:
+                line = raw.rstrip("\n").replace(self._sandbox, self._shown_as)
+                self.lines.append(line)
+                if self.port is None and (match := RUNNING.search(line)):
+                    self.port = int(match[1])
         self.closed = True
 
     def finish(self) -> None:
@@ -108,7 +110,7 @@ class ServerOutput:
 class LabServer:
     """One running server of the app under test, from `start_server()` or `serve()`."""
 
-    def __init__(self, source: Path, workdir: Path, shown_as: str, process: subprocess.Popen[str]):
+    def __init__(self, source: Path, workdir: Path, shown_as: str, process: ServerProcess):
         self.source = source
         self.shown_as = shown_as
         self.process = process
@@ -202,6 +204,7 @@ class LabServer:
             while self.process.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
         _signal_group(self.process, signal.SIGKILL)  # also any process the app started
+        self.process.send_signal(signal.SIGKILL)  # even if the app left its group
         await asyncio.to_thread(self.process.wait)
         await asyncio.to_thread(self.output.finish)
         _live.discard(self.process)
@@ -216,12 +219,14 @@ async def start_server(
     env: Mapping[str, str | None] | None = None,
     files: Mapping[str, str | None] | None = None,
     probes: Collection[str] = (),
+    preload: Collection[str] = (),
     cwd_elsewhere: bool = False,
 ) -> LabServer:
     """Start the app in `source` (a folder holding `app/`) on a sandbox copy; ready when it returns.
 
     `env` adds variables to the server's environment and `files` writes files into the copy
-    (a value of None removes one); `probes` are grader/launch.py's; `cwd_elsewhere` runs the
+    (a value of None removes one); `probes` are grader/launch.py's; `preload` names modules the
+    fork server imports once for every server (the lab's `preload`); `cwd_elsewhere` runs the
     server from an empty folder beside the copy instead of from the copy.
     Raises AppDidNotStart, with the learner's error, if it crashes or hangs first.
     """
@@ -248,20 +253,10 @@ async def start_server(
                 server_env.pop(name, None)
             else:
                 server_env[name] = value
-        command = [
-            sys.executable, "-m", "grader.launch", app,
-            "--host", HOST, "--port", "0", "--no-proxy-headers", "--app-dir", str(workdir),
+        arguments = [
+            app, "--host", HOST, "--port", "0", "--no-proxy-headers", "--app-dir", str(workdir),
         ]  # fmt: skip
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=server_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        process = await start_process(arguments, cwd=cwd, env=server_env, preload=preload)
     except BaseException:
         shutil.rmtree(sandbox, ignore_errors=True)
         raise

@@ -101,18 +101,22 @@ def submission(tmp_path: Path):
 
 
 def processes_under(folder: Path, grace: float = 5.0) -> list[str]:
-    """Command lines of processes that mention `folder` (servers' sandboxes live there) and are
-    still running after `grace` s: a server killed with its grader takes a moment to go."""
+    """Command lines of processes that mention `folder` in their command line or environment
+    (servers' sandboxes live there, TMPDIR names it) and are still running after `grace` s: a
+    server killed with its grader takes a moment to go. A forked server shows the command line
+    and environment of the fork server it came from."""
     deadline = time.monotonic() + grace
+    mention = str(folder).encode()
     while True:
         found = []
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        for process in Path("/proc").glob("[0-9]*"):
             try:
-                command = cmdline.read_bytes().replace(b"\0", b" ").decode()
+                command = (process / "cmdline").read_bytes()
+                environment = (process / "environ").read_bytes()
             except OSError:
                 continue  # gone, or not ours to read
-            if str(folder) in command:
-                found.append(command)
+            if mention in command or mention in environment:
+                found.append(command.replace(b"\0", b" ").decode())
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.05)

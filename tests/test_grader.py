@@ -25,7 +25,8 @@ AFTER_SETTINGS = "settings = get_settings()\n"
 
 
 def servers_of(pid: int) -> list[int]:
-    """Processes started by the grader running as `pid` (the launcher tags them)."""
+    """Processes started by the grader running as `pid`: its fork server and servers carry the
+    tag in their environment."""
     tag = f"GRADER_PARENT_PID={pid}".encode()
     found = []
     for environ in Path("/proc").glob("[0-9]*/environ"):

@@ -72,9 +72,11 @@ def test_untouched_starter_fails_cleanly(lab, grade):
     assert f"{lab.heading}: {grading.results['points']}/{lab.max_points}" in grading.output
 
 
+@pytest.mark.parametrize("forkserver", ["1", "0"], ids=["forked", "spawned"])
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
-def test_solution_gets_full_marks(lab, grade):
-    grading = grade(lab, "--solution")
+def test_solution_gets_full_marks(lab, forkserver, grade):
+    """On servers forked (Linux) and spawned (elsewhere: grader/processes.py) alike."""
+    grading = grade(lab, "--solution", env={"GRADER_FORKSERVER": forkserver})
     assert grading.exit_code == 0, grading.output
     assert grading.results["points"] == lab.max_points, grading.output
     assert f"{lab.heading}: {lab.max_points}/{lab.max_points}" in grading.output

@@ -1,0 +1,130 @@
+"""The fork server: imports FastAPI and uvicorn once, then forks a server per request.
+
+A server started as a process of its own spends half a second of CPU importing FastAPI, uvicorn
+and pydantic (two seconds more with the Anthropic SDK) before the learner's code runs, and a
+grading starts a dozen servers, a class batch hundreds. A fork of this process goes straight to
+the learner's app. The grader starts it and sends it requests (grader/processes.py): one message
+per server, holding the uvicorn options, folder, environment and modules to import first, with two
+file descriptors: where the server's output goes, and a socket on which the server sends its pid
+once it leads a session of its own, and this process its exit status when it ends.
+
+It exits when the grader's end of the socket pair closes (the grader ended, even killed), and its
+servers die with it (PDEATHSIG, grader/launch.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+from grader import launch
+
+# What every lab's server imports (each app has one pydantic-settings Settings), and what uvicorn
+# picks at run time: its loop and protocols.
+ALWAYS_PRELOADED = (
+    "fastapi",
+    "pydantic_settings",
+    "uvicorn.main",
+    "uvicorn.lifespan.on",
+    "uvicorn.loops.auto",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.websockets.auto",
+)
+MESSAGE_SIZE = 1 << 20
+
+
+def preload(modules: Iterable[str]) -> None:
+    for module in modules:
+        with contextlib.suppress(ImportError):  # then the app's own import says what is missing
+            importlib.import_module(module)
+
+
+def serve(control: socket.socket) -> None:
+    """Fork a server per request until the grader closes its end."""
+    running: dict[int, tuple[int, socket.socket]] = {}  # pidfd: (pid, status socket)
+    with selectors.DefaultSelector() as selector:
+        selector.register(control, selectors.EVENT_READ)
+        while True:
+            for key, _ in selector.select():
+                if key.fileobj is not control:
+                    selector.unregister(key.fd)
+                    _report_exit(key.fd, *running.pop(key.fd))
+                    continue
+                message, fds, _, _ = socket.recv_fds(control, MESSAGE_SIZE, 2)
+                if not message:
+                    return
+                request = json.loads(message)
+                status, output = socket.socket(fileno=fds[0]), fds[1]
+                preload(request["preload"])
+                parent = os.getpid()
+                try:
+                    pid = os.fork()
+                except OSError:  # out of memory or processes: this server fails, not the others
+                    status.close()
+                    os.close(output)
+                    continue
+                if pid == 0:
+                    selector.close()  # the child keeps none of the fork server's descriptors
+                    control.close()
+                    for pidfd, (_, other) in running.items():
+                        os.close(pidfd)
+                        other.close()
+                    _become_server(request, status, output, parent)
+                os.close(output)
+                pidfd = os.pidfd_open(pid)
+                running[pidfd] = (pid, status)
+                selector.register(pidfd, selectors.EVENT_READ)
+
+
+def _report_exit(pidfd: int, pid: int, status: socket.socket) -> None:
+    os.close(pidfd)
+    _, wait_status = os.waitpid(pid, 0)
+    with contextlib.suppress(OSError), status:  # the grader may have stopped listening
+        status.send(json.dumps({"exit": os.waitstatus_to_exitcode(wait_status)}).encode())
+
+
+def _become_server(
+    request: dict[str, Any], status: socket.socket, output: int, parent: int
+) -> NoReturn:
+    """In the child: the server process `python -m grader.launch` would be, from here on."""
+    code = 1
+    try:
+        os.setsid()  # a session and process group of its own, as for start_new_session
+        launch.die_with_parent(parent)
+        os.dup2(output, 1)  # stdin is the fork server's: /dev/null
+        os.dup2(output, 2)
+        os.close(output)
+        with status:
+            status.send(json.dumps({"pid": os.getpid()}).encode())
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.path[0] = os.getcwd()  # as `python -m` has it
+        code = launch.run(request["arguments"])
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
+    control = socket.socket(fileno=int(sys.argv[1]))
+    preload(ALWAYS_PRELOADED)
+    serve(control)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""A forked server is the same process a spawned one is: what an app can see of its process, how it
+ends, and nothing of the fork server's left in it (grader/processes.py, grader/forkserver.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from grader import processes
+from grader.failures import AppDidNotStart
+from grader.forkserver import ALWAYS_PRELOADED
+from grader.manifest import load_course
+from grader.server import LabServer, serve
+
+# An app that reports what it can see of its own process.
+INTROSPECTING_APP = """
+import os
+import sys
+
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+def descriptors() -> dict[str, str]:
+    found = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            found[name] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            pass  # the one listdir used
+    return found
+
+
+@app.get("/process")
+def process() -> dict[str, object]:
+    open_now = descriptors()
+    return {
+        "environment": dict(os.environ),
+        "cwd": os.getcwd(),
+        "path": sys.path[:2],
+        "stdin": open_now["0"],
+        "descriptors": sorted(open_now.values()),
+        "session": os.getsid(0),
+        "group": os.getpgid(0),
+        "pid": os.getpid(),
+    }
+"""
+WAYS = {"forked": "1", "spawned": "0"}
+
+
+@pytest.fixture(params=list(WAYS))
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Servers started by forking (the default on Linux) and by spawning (elsewhere)."""
+    monkeypatch.setenv("GRADER_FORKSERVER", WAYS[request.param])
+    return request.param
+
+
+def app_folder(tmp_path: Path, main: str) -> Path:
+    (tmp_path / "app").mkdir(parents=True)
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "main.py").write_text(main)
+    return tmp_path
+
+
+async def seen_by_app(folder: Path, **options: object) -> dict:
+    async with serve(folder, app="app.main:app", shown_as="lab", **options) as server:
+        return await ask(server)
+
+
+async def ask(server: LabServer) -> dict:
+    async with server.client() as client:
+        seen = (await client.get("/process")).json()
+    return {**seen, "server pid": server.process.pid}
+
+
+async def seen_beside_another(folder: Path) -> tuple[dict, set[str]]:
+    """What the second of two servers sees, and what the fork server holds while they both run:
+    its control socket, and a status socket and pidfd per server."""
+    options = {"app": "app.main:app", "shown_as": "lab"}
+    async with serve(folder, **options), serve(folder, **options) as second:
+        fork_server = processes.fork_server().process.pid
+        held = {os.readlink(fd) for fd in Path(f"/proc/{fork_server}/fd").iterdir()}
+        return await ask(second), held
+
+
+def test_server_sees_a_process_of_its_own(way, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_TEST_REMOVED", "yes")
+    folder = app_folder(tmp_path / "lab", INTROSPECTING_APP)
+    env = {"GRADER_TEST_ADDED": "yes", "GRADER_TEST_REMOVED": None}
+    seen = asyncio.run(seen_by_app(folder, env=env, cwd_elsewhere=True))
+    assert seen["pid"] == seen["server pid"] == seen["session"] == seen["group"]
+    assert seen["environment"]["GRADER_TEST_ADDED"] == "yes"
+    assert "GRADER_TEST_REMOVED" not in seen["environment"]
+    assert seen["environment"]["PATH"] == os.environ["PATH"]
+    assert Path(seen["cwd"]).name == "elsewhere"
+    sandbox = Path(seen["cwd"]).parent
+    assert seen["path"] == [str(sandbox / "lab"), seen["cwd"]]  # --app-dir, then as `python -m`
+    assert seen["stdin"] == os.devnull
+
+
+def test_forked_server_keeps_none_of_the_fork_servers_descriptors(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_FORKSERVER", "1")
+    folder = app_folder(tmp_path / "lab", INTROSPECTING_APP)
+    seen, held = asyncio.run(seen_beside_another(folder))
+    sockets = {link for link in held if link.startswith("socket:")}
+    assert len(sockets) >= 3, held
+    assert not sockets & set(seen["descriptors"])
+    assert "anon_inode:[pidfd]" in held
+    assert "anon_inode:[pidfd]" not in seen["descriptors"]
+
+
+def test_exit_status_is_the_apps(way, tmp_path):
+    folder = app_folder(tmp_path / "lab", "raise SystemExit(3)\n")
+    with pytest.raises(AppDidNotStart) as stopped:
+        asyncio.run(seen_by_app(folder))
+    assert stopped.value.exit_code == 3
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted({*ALWAYS_PRELOADED, *(name for lab in load_course().labs for name in lab.preload)}),
+)
+def test_preloaded_module_exists(module):
+    """The fork server skips what it cannot import, so a misspelt name would only cost time."""
+    assert importlib.util.find_spec(module) is not None
