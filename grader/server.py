@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import httpx
 
-from grader.apptrace import busy_frames, crash_location
+from grader.apptrace import THREAD, busy_frames, crash_location
 from grader.failures import AppDidNotStart
 from grader.processes import ServerProcess, start_process
 
@@ -40,7 +40,8 @@ STARTUP_IDLE = 10.0
 STARTUP_LIMIT = STARTUP_CPU + STARTUP_IDLE
 """The longest a start-up can take on an idle machine."""
 STOP_GRACE = 3.0
-DUMP_WAIT = 0.5
+DUMP_LIMIT = 5.0
+DUMP_SETTLE = 0.1
 RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".grades")
@@ -154,11 +155,22 @@ class LabServer:
         """Where the app's own code is running now, from a stack dump of every thread."""
         if self.process.poll() is not None:
             return ""
-        start = len(self.output.lines)
-        self.process.send_signal(signal.SIGUSR1)
-        await asyncio.sleep(DUMP_WAIT)
-        frames = busy_frames(self.output.lines[start:], self.shown_as)
+        frames = busy_frames(await self._stack_dump(), self.shown_as)
         return "\n".join(f"  {frame.describe(self.source, self.shown_as)}" for frame in frames)
+
+    async def _stack_dump(self) -> list[str]:
+        """What the server prints on SIGUSR1 (grader/launch.py), once it has stopped coming: the
+        dump is written at once, but may reach us late on a busy machine."""
+        start = count = len(self.output.lines)
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + DUMP_LIMIT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(DUMP_SETTLE)
+            dumped = any(THREAD.match(line) for line in self.output.lines[start:])
+            if dumped and len(self.output.lines) == count:
+                break
+            count = len(self.output.lines)
+        return self.output.lines[start:]
 
     async def _wait_until_ready(self) -> None:
         idle, checked = 0.0, time.monotonic()
