@@ -12,6 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "course.toml"
 
 
+def shown_as(folder: Path) -> str:
+    """How messages name a graded folder: from the course's root when in it (`labs/lab3`)."""
+    return str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)
+
+
 @dataclass(frozen=True)
 class Check:
     """One graded behaviour: a test function in the lab's grader file, worth some points."""

@@ -21,7 +21,7 @@ from typing import Any
 
 from IPython.display import Code, display
 
-from grader.manifest import ROOT, Lab, load_course
+from grader.manifest import ROOT, Lab, load_course, shown_as
 from grader.report import results_file
 from grader.server import LabServer, serve
 
@@ -67,11 +67,9 @@ async def lab_server(lab_id: str, **options: Any) -> AsyncIterator[LabServer]:
     Options are `start_server`'s (grader/server.py): `env`, `files`, `probes`, `cwd_elsewhere`.
     """
     graded = _graded(lab_id)
-    source = graded.source
-    shown_as = str(source.relative_to(ROOT)) if source.is_relative_to(ROOT) else str(source)
     lab = graded.lab
     async with serve(
-        source, app=lab.app, shown_as=shown_as, preload=lab.preload, **options
+        graded.source, app=lab.app, shown_as=shown_as(graded.source), preload=lab.preload, **options
     ) as server:
         yield server
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.manifest import ROOT, Course, Lab, load_course
+from grader.manifest import Course, Lab, load_course, shown_as
 from grader.report import CheckResult, LabReport, results_file
 from grader.runner import LabContext, Outcome, Startups, run_checks
 from grader.scale import TimeScaleError, time_scale
@@ -105,14 +105,12 @@ def graded_folder(config: pytest.Config, lab: Lab) -> tuple[Path, str, Path]:
     if solution and submission:
         raise pytest.UsageError("use --solution or --submission, not both")
     if submission:
-        source = submission.resolve()
-        shown_as, graded = str(source), "submission"
+        source, graded = submission.resolve(), "submission"
     else:
         source, graded = (lab.solution, "solution") if solution else (lab.workspace, "workspace")
-        shown_as = str(source.relative_to(ROOT))
     if not (source / "app").is_dir():
-        raise pytest.UsageError(f"{shown_as} holds no app/ folder to grade")
-    return source, shown_as, config.getoption("results") or results_file(lab, graded)
+        raise pytest.UsageError(f"{shown_as(source)} holds no app/ folder to grade")
+    return source, shown_as(source), config.getoption("results") or results_file(lab, graded)
 
 
 @pytest.hookimpl(trylast=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import nbformat
 import pytest
 
 from grader.manifest import load_course
+from grader.nbgrader import tool_env
 
 LABS = load_course().labs
 
@@ -24,8 +24,7 @@ def nbgrader_env(tmp_path: Path) -> dict[str, str]:
         name: str(tmp_path / name.lower())
         for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
     }
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
-    return {**os.environ, **jupyter, "PATH": path}
+    return {**tool_env(), **jupyter}
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
