@@ -41,7 +41,8 @@ def test_batch_grades_a_mixed_class(tmp_path, submission):
     assert batch.returncode == 0, batch.stdout + batch.stderr
     rows = {row["student"]: row for row in csv.DictReader(out.open())}
     assert sorted(rows) == ["ada", "bob", "cy", "dee", "eve"]
-    assert rows["ada"]["points"] == str(LAB.max_points) and not rows["ada"]["reason"]
+    ada = (tmp_path / "grades" / "ada.json").read_text()
+    assert rows["ada"]["points"] == str(LAB.max_points) and not rows["ada"]["reason"], ada
     assert 0 < int(rows["bob"]["points"]) < LAB.max_points
     assert rows["bob"]["test_unknown_task_is_404"] == "fail"
     assert rows["cy"]["points"] == "0" and "RuntimeError: not finished" in rows["cy"]["reason"]
