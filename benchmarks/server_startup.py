@@ -13,7 +13,7 @@ import os
 import statistics
 import time
 
-from grader.manifest import load_course
+from grader.manifest import Lab, load_course
 from grader.processes import fork_server
 from grader.server import cpu_and_sleep, serve
 
@@ -21,11 +21,10 @@ ENV = {"ANTHROPIC_API_KEY": "sk-ant-benchmark"}  # Lab 1's Settings require one
 WAYS = {"forked": "1", "spawned": "0"}
 
 
-async def start_once(lab_id: str) -> tuple[float, float]:
-    lab = load_course().lab(lab_id)
+async def start_once(lab: Lab) -> tuple[float, float]:
     start = time.perf_counter()
     async with serve(
-        lab.solution, app=lab.app, shown_as=lab_id, env=ENV, preload=lab.preload
+        lab.solution, app=lab.app, shown_as=lab.id, env=ENV, preload=lab.preload
     ) as server:
         return cpu_and_sleep(server.process.pid)[0], time.perf_counter() - start
 
@@ -36,8 +35,8 @@ async def main(runs: int) -> None:
         figures = []
         for way, setting in WAYS.items():
             os.environ["GRADER_FORKSERVER"] = setting
-            await start_once(lab.id)  # the fork server's own imports are not a server's
-            starts = [await start_once(lab.id) for _ in range(runs)]
+            await start_once(lab)  # the fork server's own imports are not a server's
+            starts = [await start_once(lab) for _ in range(runs)]
             cpu = statistics.median(cpu for cpu, _ in starts)
             wall = statistics.median(wall for _, wall in starts)
             figures.append(f"{way} {cpu:.2f} CPU s, {wall:.2f} s")

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any, NoReturn
 
 from grader import launch
+from grader.processes import MESSAGE_SIZE
 
 # What every lab's server imports (each app has one pydantic-settings Settings), and what uvicorn
 # picks at run time: its loop and protocols.
@@ -38,7 +39,6 @@ ALWAYS_PRELOADED = (
     "uvicorn.protocols.http.auto",
     "uvicorn.protocols.websockets.auto",
 )
-MESSAGE_SIZE = 1 << 20
 
 
 def preload(modules: Iterable[str]) -> None:

@@ -108,9 +108,10 @@ def graded_folder(config: pytest.Config, lab: Lab) -> tuple[Path, str, Path]:
         source, graded = submission.resolve(), "submission"
     else:
         source, graded = (lab.solution, "solution") if solution else (lab.workspace, "workspace")
+    shown = shown_as(source)
     if not (source / "app").is_dir():
-        raise pytest.UsageError(f"{shown_as(source)} holds no app/ folder to grade")
-    return source, shown_as(source), config.getoption("results") or results_file(lab, graded)
+        raise pytest.UsageError(f"{shown} holds no app/ folder to grade")
+    return source, shown, config.getoption("results") or results_file(lab, graded)
 
 
 @pytest.hookimpl(trylast=True)
