@@ -17,7 +17,7 @@ serve: $(INSTALLED)
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 test: $(INSTALLED)
-	$(BIN)/pytest
+	$(BIN)/pytest tests examples
 
 setup: $(INSTALLED)
 

@@ -40,25 +40,28 @@ def learner_frames(lines: list[str], shown_as: str) -> list[Frame]:
     return frames
 
 
-def last_traceback(lines: list[str]) -> tuple[list[str], list[str]]:
-    """The frame lines of the last traceback printed, and the exception lines that end it."""
+def tracebacks(lines: list[str]) -> list[tuple[list[str], list[str]]]:
+    """Every traceback printed, in order: its frame lines, and the exception lines that end it."""
     starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last):" in line]
-    if not starts:
-        return [], []
-    block = lines[starts[-1] + 1 :]
-    end = next((i for i, line in enumerate(block) if line and not line[0].isspace()), len(block))
-    exception = block[end : end + 1]
-    # pydantic and others continue the exception's message on the lines below it.
-    for line in block[end + 1 : end + 8]:
-        if not line.strip() or line.startswith(("INFO:", "ERROR:", "WARNING:")):
-            break
-        exception.append(line)
-    return block[:end], exception
+    blocks = []
+    for start in starts:
+        block = lines[start + 1 :]
+        end = next(
+            (i for i, text in enumerate(block) if text and not text[0].isspace()), len(block)
+        )
+        exception = block[end : end + 1]
+        # pydantic and others continue the exception's message on the lines below it.
+        for line in block[end + 1 : end + 8]:
+            if not line.strip() or line.startswith(("INFO:", "ERROR:", "WARNING:", "Traceback")):
+                break
+            exception.append(line)
+        blocks.append((block[:end], exception))
+    return blocks
 
 
 def crash_location(lines: list[str], shown_as: str) -> tuple[str, Frame | None]:
     """The exception that ended the app and the deepest learner frame that led to it."""
-    frame_lines, exception = last_traceback(lines)
+    frame_lines, exception = (tracebacks(lines) or [([], [])])[-1]
     frames = learner_frames(frame_lines, shown_as)
     return "\n".join(exception), frames[-1] if frames else None
 

@@ -1,11 +1,12 @@
-"""`course`: the learner's companion at the terminal (rustlings and exercism are the models).
+"""Your companion through the course: progress, hints, grading on save, a fresh start.
 
-course status          your score in every lab, from the results files
-course check lab3      grade a lab (the same as `pytest labs/lab3`)
-course hint lab3       the hints of the checks that failed last time
-course watch lab3      grade again each time you save a file of the lab
-course reset lab3      put the starter back, keeping a backup of your files
-course open            serve the course site
+course status            your score in every lab
+course check lab3        grade a lab (the same as `pytest labs/lab3`)
+course hint lab3         the hints of the checks that failed last time
+course hint lab3 --more  the same, with how the code goes
+course watch lab3        grade again each time you save a file of the lab
+course reset lab3        put the starter back, keeping a backup of your files
+course open              serve the course site
 """
 
 from __future__ import annotations
@@ -78,24 +79,37 @@ def check(lab: LabId) -> None:
 
 
 @app.command()
-def hint(lab: LabId) -> None:
+def hint(
+    lab: LabId,
+    more: Annotated[bool, typer.Option("--more", help="Show how the code goes, too.")] = False,
+) -> None:
     """The hints of the checks that failed when you last graded the lab."""
     chosen = lab_named(lab)
     results = last_results(chosen)
     if results is None:
         console.print(f"Grade it first: [bold]course check {chosen.id}[/bold]")
         raise typer.Exit(1)
-    failed = {test["test_code"] for test in results["tests"] if test["status"] != "pass"}
+    failed = {test["test_code"]: test for test in results["tests"] if test["status"] != "pass"}
     if not failed:
         console.print(f"[green]Every check of {chosen.heading} passed.[/green]")
         return
     course = load_course()
+    told = None
     for check in chosen.checks:
-        if check.name in failed:
-            console.print(f"[bold]{check.task}. {check.title}[/bold]", soft_wrap=True)
-            console.print(f"  {' '.join(check.hint.split())}", highlight=False, soft_wrap=True)
-            read = course.page_url(chosen.lesson, check.lesson_section)
-            console.print(f"  Read: {read}\n", soft_wrap=True)
+        if check.name not in failed:
+            continue
+        console.print(f"[bold]{check.task}. {check.title}[/bold]", soft_wrap=True)
+        shown = " ".join((failed[check.name].get("hint") or check.hint.concept).split())
+        said = "(the same as above)" if shown == told else shown
+        console.print(f"  {said}", highlight=False, soft_wrap=True)
+        told = shown
+        if more:
+            code = " ".join(check.hint.code.split())
+            console.print(f"  [bold]The code:[/bold] {code}", highlight=False, soft_wrap=True)
+        reading = course.reading(chosen.lesson_of(check), check.lesson_section)
+        console.print(f"  Read: {reading}\n", highlight=False, soft_wrap=True)
+    if not more:
+        console.print(f"Still stuck? [bold]course hint {chosen.id} --more[/bold] shows the code.")
 
 
 @app.command()

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "course.toml"
+DOCS = ROOT / "docs"
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 def shown_as(folder: Path) -> str:
     """How messages name a graded folder: from the course's root when in it (`labs/lab3`)."""
     return str(folder.relative_to(ROOT)) if folder.is_relative_to(ROOT) else str(folder)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A check's hint in two levels, as exercism and rustlings give them: the idea first, and the
+    code only when asked (`course hint LAB --more`)."""
+
+    concept: str
+    """What to understand, and where to read: shown under every failure of the check."""
+    code: str
+    """How it is written: shown on request."""
 
 
 @dataclass(frozen=True)
@@ -25,8 +39,13 @@ class Check:
     task: int
     title: str
     points: int
-    hint: str
+    hint: Hint
     lesson_section: str
+    """The section of the lesson that teaches it (its heading's `{ #id }`)."""
+    lesson: str | None = None
+    """The lesson page holding that section, when not the lab's own lesson."""
+    settings: tuple[str, ...] = ()
+    """Settings this check is about: an app that cannot start and names one gets this hint."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,10 @@ class Lab:
     def max_points(self) -> int:
         return sum(check.points for check in self.checks)
 
+    def lesson_of(self, check: Check) -> str:
+        """The lesson page that teaches `check`."""
+        return check.lesson or self.lesson
+
     def check(self, name: str) -> Check:
         for check in self.checks:
             if check.name == name:
@@ -97,6 +120,30 @@ class Course:
         path = "" if path == "index" else path.removesuffix("/index") + "/"
         return urljoin(self.site_url, path) + (f"#{section}" if section else "")
 
+    @property
+    def published(self) -> bool:
+        """Whether the site lives on the web, rather than where `make serve` serves it."""
+        return urlsplit(self.site_url).hostname not in LOCAL_HOSTS
+
+    def reading(self, page: str, section: str) -> str:
+        """Where to read a lesson section, in a form that works whether or not the site is
+        served: the published page, or the section's heading in its file beside the local URL."""
+        url = self.page_url(page, section)
+        if self.published:
+            return url
+        return f"“{section_title(page, section)}” in docs/{page} (or {url} with `make serve`)"
+
+
+def section_title(page: str, section: str) -> str:
+    """The text of the heading that carries `{ #section }` in docs/`page`, without markup."""
+    heading = re.compile(rf"^#+\s+(?P<title>.+?)\s*\{{\s*#{re.escape(section)}\s*\}}\s*$", re.M)
+    match = heading.search((DOCS / page).read_text(encoding="utf-8"))
+    return match["title"].replace("`", "") if match else section
+
+
+def _check(entry: dict) -> Check:
+    return Check(hint=Hint(**entry.pop("hint")), settings=tuple(entry.pop("settings", ())), **entry)
+
 
 @cache
 def load_course(path: Path = MANIFEST) -> Course:
@@ -105,7 +152,7 @@ def load_course(path: Path = MANIFEST) -> Course:
         sorted(
             (
                 Lab(
-                    checks=tuple(Check(**c) for c in lab.pop("checks")),
+                    checks=tuple(_check(c) for c in lab.pop("checks")),
                     preload=tuple(lab.pop("preload", ())),
                     **lab,
                 )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.failures import AppDidNotStart, CheckFailure
 from grader.manifest import Course, Lab, load_course, shown_as
 from grader.report import CheckResult, LabReport, results_file
 from grader.runner import LabContext, Outcome, Startups, run_checks
@@ -154,8 +155,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     run = item.config.stash[RUNS][item.stash[CONTEXT].lab.id]
     error = call.excinfo.value if call.excinfo else None
+    hint = did_not_start = None
     if report.passed:
         status, message = "pass", ""
+    elif isinstance(error, CheckFailure):
+        status, message, hint = "fail", error.report, error.hint
+        did_not_start = str(error) if isinstance(error, AppDidNotStart) else None
     elif isinstance(error, AssertionError):
         status, message = "fail", str(error) or report.longreprtext
     else:
@@ -163,7 +168,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if status == "fail":
         report.longrepr = message
     seconds = run.outcomes[item.nodeid].seconds if run.outcomes else 0.0
-    run.results.append(CheckResult(item.stash[CONTEXT].check, status, message, seconds))
+    check = item.stash[CONTEXT].check
+    run.results.append(CheckResult(check, status, message, seconds, hint, did_not_start))
     return report
 
 

@@ -17,6 +17,7 @@ from grader.manifest import ROOT, Check, Course, Lab
 
 Status = Literal["pass", "fail", "error"]
 MARKS = {"pass": "✓", "fail": "✗", "error": "!"}
+NOT_STARTED = "Your app did not start: fix that error first, and every check will run."
 
 
 def results_file(lab: Lab, graded: Literal["workspace", "solution", "submission"]) -> Path:
@@ -31,12 +32,22 @@ class CheckResult:
     check: Check
     status: Status
     message: str
-    """Why it failed (what was sent, what came back, what was expected), or the grader's error."""
+    """Why it failed (what was sent, what came back, what was expected, what the app printed, how
+    to reproduce it), or the grader's error."""
     seconds: float
+    hint: str | None = None
+    """Advice for this very failure, in place of the check's own hint."""
+    did_not_start: str | None = None
+    """The app's start-up failure, when that is why the check could not run."""
 
     @property
     def points(self) -> int:
         return self.check.points if self.status == "pass" else 0
+
+    @property
+    def shown_hint(self) -> str:
+        """The hint the failure calls for: its own, or the idea behind the check."""
+        return " ".join((self.hint or self.check.hint.concept).split())
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class LabReport:
                     "task_id": result.check.task,
                     "status": result.status,
                     "message": result.message or None,
+                    "hint": self.hint_for(result),
                     "points": result.points,
                     "max_points": result.check.points,
                     "seconds": round(result.seconds, 3),
@@ -101,20 +113,20 @@ class LabReport:
         lines: list[tuple[str, dict[str, bool]]] = [
             (f"Graded {self.graded} at COURSE_TIME_SCALE {self.time_scale:g}", {}),
         ]
+        shared = self._shared_startup_failures()
+        for failure, results in shared.items():
+            lines += self._startup_failure(course, failure, results)
         first_told: dict[str, Check] = {}
         for result in sorted(self.results, key=lambda r: r.check.task):
             check = result.check
-            mark = MARKS[result.status]
+            title = f"{MARKS[result.status]} {check.task}. {check.title}"
             score = f"{result.points}/{check.points}"
-            title = f"{mark} {check.task}. {check.title}"
-            lines.append(
-                (
-                    f"{title:<70} {score:>5}",
-                    {"green": result.status == "pass", "red": result.status != "pass"},
-                )
-            )
-            if result.status == "pass":
+            passed = result.status == "pass"
+            lines.append((f"{title:<70} {score:>5}", {"green": passed, "red": not passed}))
+            if passed:
                 continue
+            if result.did_not_start in shared:
+                continue  # the start-up failure above says why
             if result.status == "error":
                 lines.append(
                     ("    The grader itself failed on this check; please report it:", {"red": True})
@@ -124,19 +136,21 @@ class LabReport:
                 continue
             first_told[result.message] = check
             lines += [(f"    {line}", {}) for line in result.message.splitlines()]
-            lines.append((f"    Hint: {' '.join(check.hint.split())}", {"yellow": True}))
-            lines.append(
-                (
-                    f"    Read: {course.page_url(self.lab.lesson, check.lesson_section)}",
-                    {"cyan": True},
-                )
-            )
+            lines += self._advice(course, result.shown_hint, check)
         if self.timings:
             table = "   ".join(
                 f"{label} {seconds:.1f} s" for label, seconds in self.timings.items()
             )
             lines.append((f"Timing: {table}", {"bold": True}))
         lines += [(f"Note: {note}", {"yellow": True}) for note in self.notes]
+        if self.status != "pass":
+            lines.append(
+                (
+                    f"More help: `course hint {self.lab.id}` repeats the hints, "
+                    f"`course hint {self.lab.id} --more` shows how the code goes.",
+                    {"yellow": True},
+                )
+            )
         if not self.complete:
             lines.append(
                 (
@@ -149,3 +163,55 @@ class LabReport:
             (total, {"bold": True, "green": self.status == "pass", "red": self.status != "pass"})
         )
         return lines
+
+    def _shared_startup_failures(self) -> dict[str, list[CheckResult]]:
+        """Start-up failures that stopped several checks: each is reported once, as what it is."""
+        stopped: dict[str, list[CheckResult]] = {}
+        for result in self.results:
+            if result.did_not_start:
+                stopped.setdefault(result.did_not_start, []).append(result)
+        return {failure: results for failure, results in stopped.items() if len(results) > 1}
+
+    def covering(self, failure: str) -> list[Check]:
+        """The checks about a setting that a start-up failure names: their hints explain it."""
+        return [
+            check
+            for check in self.lab.checks
+            if any(setting.lower() in failure.lower() for setting in check.settings)
+        ]
+
+    def hint_for(self, result: CheckResult) -> str | None:
+        """The hint a failed check's result carries: for a check stopped by a start-up failure
+        several checks share, the advice on that failure."""
+        if result.status == "pass":
+            return None
+        if result.did_not_start not in self._shared_startup_failures():
+            return result.shown_hint
+        concepts = [check.hint.concept for check in self.covering(result.did_not_start)]
+        return " ".join(" ".join(concepts or [NOT_STARTED]).split())
+
+    def _startup_failure(
+        self, course: Course, failure: str, results: list[CheckResult]
+    ) -> list[tuple[str, dict[str, bool]]]:
+        first = min(results, key=lambda result: result.check.task)
+        lines: list[tuple[str, dict[str, bool]]] = [
+            (f"✗ Your app did not start, so {len(results)} checks could not run:", {"red": True})
+        ]
+        lines += [(f"    {line}", {}) for line in first.message.splitlines()]
+        covering = self.covering(failure)
+        if not covering:
+            return [*lines, (f"    Hint: {NOT_STARTED}", {"yellow": True})]
+        for check in covering:
+            label = f"Hint, from check {check.task}. “{check.title}”"
+            lines += self._advice(course, check.hint.concept, check, label)
+        return lines
+
+    def _advice(
+        self, course: Course, hint: str, check: Check, label: str = "Hint"
+    ) -> list[tuple[str, dict[str, bool]]]:
+        """A hint, and where the lesson explains it."""
+        reading = course.reading(self.lab.lesson_of(check), check.lesson_section)
+        return [
+            (f"    {label}: {' '.join(hint.split())}", {"yellow": True}),
+            (f"    Read: {reading}", {"cyan": True}),
+        ]

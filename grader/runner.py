@@ -18,10 +18,11 @@ from typing import Any
 
 import httpx
 
+from grader import evidence
 from grader.failures import AppDidNotStart, CheckFailure, CheckTimedOut
 from grader.manifest import Check, Lab
 from grader.scale import scaled
-from grader.server import LabServer, ServerOutput, start_server
+from grader.server import LabServer, start_server
 
 
 class Startups:
@@ -41,7 +42,10 @@ class Startups:
         async with self._slots:
             if failure := self._failures.get(key):
                 raise AppDidNotStart(
-                    str(failure), output=failure.output, exit_code=failure.exit_code
+                    str(failure),
+                    output=failure.output,
+                    launch=failure.launch,
+                    exit_code=failure.exit_code,
                 )
             try:
                 return await start_server(source, **options)
@@ -65,8 +69,9 @@ class LabContext:
     notes: list[str] = field(default_factory=list)
     servers: list[LabServer] = field(default_factory=list)
     """The servers running now (a timed-out check is asked where they are busy)."""
-    outputs: list[ServerOutput] = field(default_factory=list)
-    """What every server of this check printed, stopped ones included."""
+    started: list[LabServer] = field(default_factory=list)
+    """Every server this check started, stopped ones included: what they printed explains a
+    failure."""
     started_seconds: float = 0.0
     """Time spent starting servers that are up now, or were."""
     starting_since: float | None = None
@@ -109,7 +114,7 @@ class LabContext:
             self.starting_since = None
         self.started_seconds += time.perf_counter() - began
         self.servers.append(server)
-        self.outputs.append(server.output)
+        self.started.append(server)
         try:
             yield server
         finally:
@@ -147,6 +152,8 @@ async def run_check(function: CheckFunction, context: LabContext) -> Outcome:
         error = task.exception()
         if isinstance(error, httpx.TransportError):
             error = _connection_failed(error, context)
+        elif isinstance(error, CheckFailure):
+            evidence.explain(error, context.started)
     else:
         error = await _stop_hanging(task, context)
     return Outcome(error, time.perf_counter() - start)
@@ -179,7 +186,11 @@ async def _stop_hanging(task: asyncio.Task[None], context: LabContext) -> CheckT
 
 def _connection_failed(error: httpx.TransportError, context: LabContext) -> CheckFailure:
     request = error.request
-    output = f"\nYour app's last output:\n{context.outputs[-1].tail(15)}" if context.outputs else ""
+    output = (
+        f"\nYour app's last output:\n{context.started[-1].output.tail(15)}"
+        if context.started
+        else ""
+    )
     return CheckFailure(
         f"Sent {request.method} {request.url.path}\n"
         f"Got no answer: the connection failed ({type(error).__name__}: {error})\n"

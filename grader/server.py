@@ -28,6 +28,7 @@ import httpx
 from grader.apptrace import THREAD, busy_frames, crash_location
 from grader.failures import AppDidNotStart
 from grader.processes import ServerProcess, start_process
+from grader.reproduce import Launch
 
 HOST = "127.0.0.1"
 # An app that never gets ready is stopped when it has burnt STARTUP_CPU seconds of CPU (a busy
@@ -42,6 +43,9 @@ STARTUP_LIMIT = STARTUP_CPU + STARTUP_IDLE
 STOP_GRACE = 3.0
 DUMP_LIMIT = 5.0
 DUMP_SETTLE = 0.1
+EXIT_WAIT = 5.0
+"""Seconds for a process whose output has ended to be reported gone: its status says how it died."""
+OUTPUT_MARK = "grader.output_mark"
 RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".grades")
@@ -111,11 +115,12 @@ class ServerOutput:
 class LabServer:
     """One running server of the app under test, from `start_server()` or `serve()`."""
 
-    def __init__(self, source: Path, workdir: Path, shown_as: str, process: ServerProcess):
-        self.source = source
-        self.shown_as = shown_as
+    def __init__(self, launch: Launch, workdir: Path, process: ServerProcess):
+        self.launch = launch
+        self.source = launch.source
+        self.shown_as = launch.shown_as
         self.process = process
-        self.output = ServerOutput(process.stdout, workdir, shown_as)
+        self.output = ServerOutput(process.stdout, workdir, launch.shown_as)
         self.sandbox = workdir.parent
         self.probe_log = self.sandbox / "probes.jsonl"
         self.in_flight: Counter[str] = Counter()
@@ -131,9 +136,15 @@ class LabServer:
 
     async def _sent(self, request: httpx.Request) -> None:
         self.in_flight[f"{request.method} {request.url.path}"] += 1
+        request.extensions[OUTPUT_MARK] = len(self.output.lines)
 
     async def _answered(self, response: httpx.Response) -> None:
         self.in_flight[f"{response.request.method} {response.request.url.path}"] -= 1
+
+    def output_mark(self, request: httpx.Request) -> int:
+        """How many lines the server had printed when `request` was sent: what it printed in
+        answering comes after."""
+        return request.extensions.get(OUTPUT_MARK, 0)
 
     def probed(self, probe: str) -> list[dict[str, Any]]:
         """What a probe the server was started with has recorded so far (see grader/launch.py)."""
@@ -177,6 +188,7 @@ class LabServer:
         while self.output.port is None:
             if self.output.closed or self.process.poll() is not None:
                 await asyncio.to_thread(self.output.finish)
+                await self._exited()
                 raise self._crashed()
             cpu, asleep = cpu_and_sleep(self.process.pid)
             now = time.monotonic()
@@ -190,12 +202,19 @@ class LabServer:
                 raise AppDidNotStart(
                     f"Your app did not start: still not ready after {spent}.\n{found}",
                     output=self.output.lines,
+                    launch=self.launch,
                 )
             await asyncio.sleep(0.02)
         # Ready means accepting connections: a TCP connect, not a request an app would count.
         _, writer = await asyncio.open_connection(HOST, self.output.port)
         writer.close()
         await writer.wait_closed()
+
+    async def _exited(self) -> None:
+        """Wait a moment for the process to be reported gone: its output can end first."""
+        deadline = time.monotonic() + EXIT_WAIT
+        while self.process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     def _crashed(self) -> AppDidNotStart:
         exception, frame = crash_location(self.output.lines, self.shown_as)
@@ -206,7 +225,9 @@ class LabServer:
             message += "  " + exception.replace("\n", "\n  ")
             if frame:
                 message += f"\nat {frame.describe(self.source, self.shown_as)}"
-        return AppDidNotStart(message, output=self.output.lines, exit_code=self.process.poll())
+        return AppDidNotStart(
+            message, output=self.output.lines, launch=self.launch, exit_code=self.process.poll()
+        )
 
     async def stop(self) -> None:
         """SIGTERM the server's process group, then SIGKILL whatever is left after a grace time."""
@@ -273,7 +294,8 @@ async def start_server(
         shutil.rmtree(sandbox, ignore_errors=True)
         raise
     _live.add(process)
-    server = LabServer(source, workdir, shown_as, process)
+    launch = Launch(app, source, shown_as, dict(env or {}), dict(files or {}), cwd_elsewhere)
+    server = LabServer(launch, workdir, process)
     try:
         await server._wait_until_ready()
     except BaseException:

@@ -67,7 +67,7 @@ def test_status_and_hint_follow_the_last_grading(grades):
         LAB.check("test_unknown_task_is_404"),
         LAB.check("test_slow_sync_blocks"),
     )
-    assert unknown_task.title in hints and " ".join(unknown_task.hint.split()) in hints
+    assert unknown_task.title in hints and " ".join(unknown_task.hint.concept.split()) in hints
     assert control.title not in hints  # the starter passes it: no hint
 
 
@@ -135,3 +135,20 @@ def test_watch_grades_again_when_a_file_is_saved(clone, grades):
     finally:
         watching.terminate()
         watching.wait(timeout=30)
+
+
+def test_help_speaks_to_the_learner():
+    shown = runner.invoke(app, ["--help"]).output
+    assert "course hint lab3 --more" in shown
+    assert "rustlings" not in shown and "exercism" not in shown  # notes for course developers
+
+
+def test_bare_pytest_grades_the_labs_not_the_courses_own_tests():
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
+    files = {line.split("::")[0] for line in collected.splitlines() if "::" in line}
+    assert files == {f"labs/{lab.id}/test_{lab.id}.py" for lab in load_course().labs}

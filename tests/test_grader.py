@@ -72,6 +72,50 @@ def test_app_that_crashes_on_import_fails_every_check_with_its_own_error(grade, 
     assert not servers_of(grading.pid)
 
 
+def test_a_start_up_failure_is_reported_once_with_the_hint_of_its_setting(grade, submission):
+    """Lab 2 with CORS_ORIGINS declared as a plain list: pydantic-settings then reads the
+    grader's comma-separated value as JSON, and the app cannot start."""
+    lab = load_course().lab("lab2")
+    config = "app/config.py"
+    folder = submission(
+        lab,
+        [
+            Edit(config, "cors_origins: Annotated[list[str], NoDecode]", "cors_origins: list[str]"),
+            Edit(config, '@field_validator("cors_origins", mode="before")', ""),
+            Edit(config, "    def split_commas(", "    def unused("),
+        ],
+    )
+    grading = grade(lab, "--submission", str(folder))
+    assert set(grading.statuses.values()) == {"fail"}
+    checks = len(lab.checks)
+    assert grading.output.count("Your app did not start") == 1, grading.output
+    assert f"Your app did not start, so {checks} checks could not run" in grading.output
+    assert 'error parsing value for field "cors_origins"' in grading.output
+    assert f"{folder}/{config}, line" in grading.output
+    assert "The grader started it with" in grading.output and "CORS_ORIGINS=" in grading.output
+    covering = lab.check("test_cors_allows_only_listed_origins")
+    assert f"Hint, from check {covering.task}. “{covering.title}”" in grading.output
+    hints = {test["hint"] for test in grading.results["tests"]}
+    assert hints == {" ".join(covering.hint.concept.split())}  # what `course hint` shows
+    assert not servers_of(grading.pid)
+
+
+def test_a_500_shows_the_apps_own_traceback(grade, submission):
+    """`to_thread(time.sleep(s))` calls time.sleep at once and hands to_thread its result, None."""
+    call = "await asyncio.to_thread(time.sleep, settings.sleep_seconds)"
+    mistake = "await asyncio.to_thread(time.sleep(settings.sleep_seconds))"
+    folder = submission(LAB, [Edit(MAIN, call, mistake)])
+    grading = grade(LAB, "--submission", str(folder))
+    result = next(
+        t for t in grading.results["tests"] if t["test_code"] == "test_slow_fixed_is_concurrent"
+    )
+    message = result["message"]
+    assert "Got 500 Internal Server Error" in message
+    assert "Your app raised, while answering it:" in message
+    assert f"{MAIN}, line {line_of(folder, mistake)}, in slow_fixed: {mistake}" in message
+    assert "TypeError: 'NoneType' object is not callable" in message
+
+
 def test_syntax_error_names_the_file_and_line(grade, submission):
     folder = submission(
         LAB, [Edit(MAIN, "tasks: dict[str, TaskStatus] = {}", "tasks: dict[str, TaskStatus] = {")]
@@ -97,14 +141,16 @@ def test_app_that_hangs_on_import_is_stopped_and_located(hang, spent, grade, sub
     assert not servers_of(grading.pid)
 
 
-def test_hanging_endpoint_fails_only_its_check_and_is_located(grade, submission):
+def test_hanging_endpoint_fails_only_its_checks_and_is_located(grade, submission):
     fine = """    await asyncio.sleep(settings.sleep_seconds)
     return {"endpoint": "slow-async"}"""
     hang = "    while True:\n        pass"
     folder = submission(LAB, [Edit(MAIN, fine, hang)])
     grading = grade(LAB, "--submission", str(folder))
-    assert grading.failed == {"test_slow_async_is_concurrent"}, grading.output
+    slow_async_checks = {"test_slow_async_is_concurrent", "test_slow_async_waits_without_a_thread"}
+    assert grading.failed == slow_async_checks, grading.output
     assert "still waiting for an answer to GET /slow-async (3 requests)" in grading.output
+    assert "still waiting for an answer to GET /slow-async (1 request)" in grading.output
     assert located_in(grading.output, folder, hang, "slow_async"), grading.output
     assert not servers_of(grading.pid)
 

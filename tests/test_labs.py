@@ -17,11 +17,15 @@ LABS = load_course().labs
 
 
 def cases(kind: str) -> list:
-    return [
-        pytest.param(lab, entry, id=f"{lab.id}-{entry.get('check') or entry['name']}")
-        for lab in LABS
-        for entry in load_cases(lab)[kind]
-    ]
+    params = []
+    for lab in LABS:
+        seen: dict[str, int] = {}
+        for entry in load_cases(lab)[kind]:
+            name = entry.get("check") or entry["name"]
+            seen[name] = seen.get(name, 0) + 1
+            suffix = f"-{seen[name]}" if seen[name] > 1 else ""
+            params.append(pytest.param(lab, entry, id=f"{lab.id}-{name}{suffix}"))
+    return params
 
 
 def check_names(lab) -> list[str]:
@@ -41,9 +45,7 @@ def test_manifest_lists_exactly_the_labs_checks(lab):
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
 def test_every_check_has_a_mutant(lab):
-    assert sorted(m["check"] for m in load_cases(lab)["mutants"]) == sorted(
-        c.name for c in lab.checks
-    )
+    assert {m["check"] for m in load_cases(lab)["mutants"]} == {c.name for c in lab.checks}
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
@@ -84,9 +86,14 @@ def test_solution_gets_full_marks(lab, forkserver, grade):
 
 @pytest.mark.parametrize(("lab", "mutant"), cases("mutants"))
 def test_mutant_fails_only_its_check(lab, mutant, grade, submission):
+    """And the learner reads, under that check, what `says` names: the mistake made."""
     grading = grade(lab, "--submission", str(submission(lab, edits_of(mutant))))
     assert grading.failed == {mutant["check"]}, f"{mutant['why']}\n{grading.output}"
     assert grading.statuses[mutant["check"]] == "fail", grading.output
+    result = next(test for test in grading.results["tests"] if test["test_code"] == mutant["check"])
+    read = f"{result['message']}\n{result['hint']}"
+    missing = [words for words in mutant.get("says", []) if words not in read]
+    assert not missing, f"{mutant['why']}: the report lacks {missing}\n{read}"
 
 
 @pytest.mark.parametrize(("lab", "variant"), cases("variants"))

@@ -1,0 +1,119 @@
+"""A failure the learner can reproduce: the app started by hand as the grader started it, and the
+same requests sent to it, as CodeCrafters' testers print the request they sent.
+
+A single request becomes a `curl` line; requests sent at once become a few lines of Python.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+PORT = 8001
+"""Where the learner's own server listens (`make serve` keeps 8000 for the site)."""
+HTTPX_DEFAULTS = {"host", "accept", "accept-encoding", "connection", "user-agent", "content-length"}
+"""Headers every request carries without the check asking: not worth a `-H`."""
+REPEATS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How the grader started a server of the app, in the terms a learner can repeat."""
+
+    app: str
+    source: Path
+    shown_as: str
+    env: Mapping[str, str | None] = field(default_factory=dict)
+    """Variables the check set (None: removed), on top of the grader's own environment."""
+    files: Mapping[str, str | None] = field(default_factory=dict)
+    """Files the check wrote into the graded copy (None: removed from it)."""
+    cwd_elsewhere: bool = False
+
+    def settings(self) -> str:
+        """`SLEEP_SECONDS=0.75 TASK_SECONDS=0.5`, with removed variables and files named."""
+        parts = [f"{name}={value}" for name, value in self.env.items() if value is not None]
+        parts += [f"no {name}" for name, value in self.env.items() if value is None]
+        for name, text in self.files.items():
+            parts.append(f"no {name}" if text is None else f"{name} holding {text.strip()!r}")
+        return ", ".join(parts) or "no settings of its own"
+
+    def command(self) -> list[str]:
+        """The shell lines that start the app as the grader did, on PORT."""
+        lines = []
+        for name, text in self.files.items():
+            if text is None and (self.source / name).exists():
+                lines.append(f"# The grader's copy had no {name}: move yours aside to match.")
+            elif text is not None:
+                lines.append(f"# The grader's copy had a {name} holding: {text.strip()}")
+        words = []
+        if unset := [name for name, value in self.env.items() if value is None]:
+            words += ["env", *(f"-u {name}" for name in unset)]
+        words += [f"{k}={shlex.quote(v)}" for k, v in self.env.items() if v is not None]
+        words += ["uvicorn", self.app, "--port", str(PORT)]
+        if self.cwd_elsewhere:  # from another folder: uvicorn finds the app through --app-dir
+            words = ["cd", "/tmp", "&&", *words, "--app-dir", shlex.quote(str(self.source))]
+        else:
+            words = ["cd", shlex.quote(self.shown_as), "&&", *words]
+        return [*lines, " ".join(words)]
+
+
+def curl(request: httpx.Request) -> str:
+    """The `curl` line that sends `request` to the learner's own server."""
+    words = ["curl", "-i"]
+    if request.method != "GET" or request.content:
+        words += ["-X", request.method]
+    for name, value in _sent_headers(request).items():
+        words += ["-H", shlex.quote(f"{name}: {value}")]
+    if request.content:
+        words += ["--data-binary", shlex.quote(request.content.decode(errors="replace"))]
+    words.append(shlex.quote(str(_on_learners_port(request.url))))
+    return " ".join(words)
+
+
+def burst_script(request: httpx.Request, count: int) -> list[str]:
+    """A few lines of Python that send `count` copies of `request` at once and time them."""
+    headers = _sent_headers(request)
+    url = json.dumps(str(_on_learners_port(request.url)))
+    options = f", headers={json.dumps(headers)}" if headers else ""
+    return [
+        "python - <<'EOF'",
+        "import asyncio, time, httpx",
+        "async def main():",
+        "    async with httpx.AsyncClient(timeout=None) as client:",
+        f"        send = lambda: client.request({json.dumps(request.method)}, {url}{options})",
+        "        start = time.perf_counter()",
+        f"        answers = await asyncio.gather(*(send() for _ in range({count})))",
+        '        print([a.status_code for a in answers], f"{time.perf_counter() - start:.2f} s")',
+        "asyncio.run(main())",
+        "EOF",
+    ]
+
+
+def requests_by_hand(requests: Sequence[httpx.Request], concurrent: bool) -> list[str]:
+    """The lines that send `requests` again: a burst script, or curl lines, repeats folded."""
+    if concurrent:
+        return burst_script(requests[0], len(requests))
+    lines = []
+    for line, group in itertools.groupby(curl(request) for request in requests):
+        count = len(list(group))
+        lines.append(f"for i in $(seq {count}); do {line}; done" if count > 1 else line)
+    return lines[-REPEATS_SHOWN:]
+
+
+def _sent_headers(request: httpx.Request) -> dict[str, str]:
+    """The headers the check chose, spelt as it spelt them."""
+    return {
+        name.decode(): value.decode()
+        for name, value in request.headers.raw
+        if name.decode().lower() not in HTTPX_DEFAULTS
+    }
+
+
+def _on_learners_port(url: httpx.URL) -> httpx.URL:
+    return url.copy_with(host="127.0.0.1", port=PORT)
