@@ -8,27 +8,16 @@ except in CI, which must run them.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
-import pytest
-
-from grader.browser import chromium, chromium_path, static_files
+from grader.browser import chromium, static_files
 from grader.manifest import ROOT, load_course
-from tests.conftest import Site
+from tests.conftest import Site, require_chromium, url_of
 
 SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
 LAB = load_course().lab("lab3")
 
-if chromium_path() is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must run the browser tests: install chromium (make setup does)")
-    pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
-
-
-def url_of(page: str) -> str:
-    """docs/`page` as MkDocs builds it: a/b.md → a/b/."""
-    return "" if page == "index.md" else page.removesuffix(".md") + "/"
+require_chromium()
 
 
 async def visit(site: Site, path: str, check, shot: str) -> Path:
