@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.browser import chromium_path
 from grader.manifest import ROOT, Lab
 from tests.labcases import Edit
 
@@ -28,6 +29,19 @@ class Site:
         built = self.folder / source.removesuffix(".md") / "index.html"
         assert built.is_file(), f"{source} was not built:\n{self.output}"
         return built.read_text(encoding="utf-8")
+
+
+def url_of(page: str) -> str:
+    """docs/`page` as MkDocs builds it: a/b.md → a/b/."""
+    return "" if page == "index.md" else page.removesuffix(".md") + "/"
+
+
+def require_chromium() -> None:
+    """Skip the calling test module where chromium is missing, except in CI, which must run it."""
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("CI must run the browser tests: install chromium (make setup does)")
+        pytest.skip("chromium is not installed (make setup installs it)", allow_module_level=True)
 
 
 @pytest.fixture(scope="session")

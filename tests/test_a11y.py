@@ -1,0 +1,108 @@
+"""Every page of the built site meets WCAG 2.1 AA as axe-core checks it, in both colour schemes.
+
+axe-core's rules (its script ships inside the axe-playwright-python wheel: nothing is fetched) run
+in headless Chromium on every HTML page the site builds, so a new page is covered without a line
+here. Each scheme is checked as a reader gets it: Chromium reports a light or dark preference
+(`prefers-color-scheme`), Material's palette follows it, and each page's scheme is checked. The
+search dialog's results, which exist only once someone types, are checked too.
+
+Serious and critical violations fail the test. Moderate and minor ones are reported as warnings
+(pytest lists them in its summary), for someone to judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Page
+
+from grader.browser import chromium, static_files
+from grader.manifest import load_course
+from tests.conftest import Site, require_chromium, url_of
+
+require_chromium()
+
+SCHEMES = {"light": "default", "dark": "slate"}
+"""The reader's preference → the Material scheme it must select (mkdocs.yml's palette)."""
+FAILING = {"serious", "critical"}
+SEARCH = "lab"
+"""A query with results on any version of the course."""
+SETTLED = "() => document.getAnimations().every(animation => animation.playState !== 'running')"
+
+
+class AccessibilityWarning(UserWarning):
+    """A moderate or minor axe finding: reported for a person to judge, not failed."""
+
+
+def built_pages(site: Site) -> list[str]:
+    """The URL path of every page the site builds (the 404 page too): a/b/index.html → a/b/."""
+    return sorted(
+        page.relative_to(site.folder).as_posix().removesuffix("index.html")
+        for page in site.folder.rglob("*.html")
+    )
+
+
+async def violations(page: Page, axe: Axe) -> list[dict]:
+    return (await axe.run(page)).response["violations"]
+
+
+async def audit(site: Site, paths: list[str], preference: str) -> dict[str, list[dict]]:
+    """axe's violations on each page, and on the search results, for a reader who prefers
+    `preference`: one browser and one tab for all, so the time grows with the pages alone."""
+    axe = Axe()
+    found = {}
+    with static_files(site.folder) as port:
+        async with chromium() as browser:
+            context = await browser.new_context(
+                color_scheme=preference, viewport={"width": 1280, "height": 900}
+            )
+            page = await context.new_page()
+            for path in paths:
+                await page.goto(f"http://127.0.0.1:{port}/{path}")
+                scheme = await page.evaluate("document.body.dataset.mdColorScheme")
+                assert scheme == SCHEMES[preference], f"/{path} shows scheme {scheme!r}"
+                found[f"/{path}"] = await violations(page, axe)
+
+            await page.goto(f"http://127.0.0.1:{port}/")
+            await page.locator("input.md-search__input").click()
+            await page.keyboard.type(SEARCH, delay=30)  # search reacts to keys, as a person types
+            await page.locator(".md-search-result__item").first.wait_for(timeout=15_000)
+            await page.wait_for_function(SETTLED)  # results fade in: axe reads colours as shown
+            found[f"/ with search results for {SEARCH!r}"] = await violations(page, axe)
+    return found
+
+
+def described(where: str, violation: dict) -> str:
+    """One violation with every element it names: its selector and what axe measured."""
+    lines = [f"{where}: {violation['id']} ({violation['impact']}): {violation['help']}"]
+    for node in violation["nodes"]:
+        checks = node["any"] or node["all"] or node["none"]
+        why = checks[0]["message"] if checks else node.get("failureSummary", "")
+        lines.append(f"    {' '.join(node['target'])}: {why}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("preference", SCHEMES)
+def test_every_page_meets_wcag_aa(site: Site, preference: str):
+    assert site.returncode == 0, site.output
+    paths = built_pages(site)
+    course = load_course()
+    for page in ["index.md", *(p for lab in course.labs for p in (lab.lesson, lab.page))]:
+        assert url_of(page) in paths, f"{page} was not found in the built site: {paths}"
+
+    found = asyncio.run(audit(site, paths, preference))
+
+    failing = []
+    for where, page_violations in found.items():
+        for violation in page_violations:
+            if violation["impact"] in FAILING:
+                failing.append(described(where, violation))
+            else:
+                report = f"{preference}: {described(where, violation)}"
+                warnings.warn(report, AccessibilityWarning, stacklevel=1)
+    assert not failing, f"{len(failing)} serious or critical WCAG violations:\n" + "\n".join(
+        failing
+    )
