@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
@@ -382,10 +382,11 @@ def test_invalid_fields_are_listed_one_by_one_and_never_echoed(client: TestClien
     assert "tok_live_51Hx" not in response.text and "three" not in response.text
 
 
-def test_a_body_that_is_not_json_is_one_error_for_the_body(client: TestClient) -> None:
-    response = client.post(
-        "/loans", content=b"{member_id: 1", headers={"Content-Type": "application/json"}
-    )
+@pytest.mark.parametrize(
+    "content", [b"{member_id: 1", b"[1, 2]", b""], ids=["not JSON", "a list", "none"]
+)
+def test_a_wrong_body_is_one_error_for_the_body(client: TestClient, content: bytes) -> None:
+    response = client.post("/loans", content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     assert [error["field"] for error in response.json()["details"]] == ["body"]
 
@@ -401,6 +402,13 @@ def test_starlettes_own_errors_get_the_same_body(client: TestClient) -> None:
 
 
 # --8<-- [end:body_tests]
+
+
+def test_a_handler_for_fastapis_httpexception_misses_the_routers_errors() -> None:
+    """The router raises Starlette's HTTPException, the parent class of FastAPI's."""
+    narrow = FastAPI()
+    narrow.add_exception_handler(HTTPException, http_error)  # fastapi.HTTPException
+    assert TestClient(narrow).get("/shelves").json() == {"detail": "Not Found"}
 
 
 def test_a_rule_on_the_whole_list_reports_the_list(client: TestClient) -> None:
