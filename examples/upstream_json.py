@@ -182,14 +182,19 @@ def catalogue_editions(isbn: str) -> Response:
     return JSONResponse(EDITION_ANSWERS[isbn])
 
 
-def library_client(catalogue: httpx.AsyncClient) -> httpx.AsyncClient:
+@asynccontextmanager
+async def library_client(catalogue: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
     """A client for the library app, whose endpoints get `catalogue` as their upstream client.
 
     An unhandled exception comes back as the 500 a real client would see, not raised in the test.
     """
     app.dependency_overrides[get_catalogue] = lambda: catalogue
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://library.test")
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://library.test") as client:
+            yield client
+    finally:
+        app.dependency_overrides.clear()
 
 
 @pytest_asyncio.fixture
@@ -201,7 +206,6 @@ async def library() -> AsyncIterator[httpx.AsyncClient]:
         library_client(catalogue) as client,
     ):
         yield client
-    app.dependency_overrides.clear()
 
 
 # --8<-- [start:tests]
@@ -295,7 +299,6 @@ async def test_a_silent_upstream_is_a_502_once_the_timeout_expires(caplog) -> No
     ):
         started = time.monotonic()
         response = await library.get("/books/dune/details")
-    app.dependency_overrides.clear()
     assert response.status_code == 502
     assert time.monotonic() - started < 5.0  # our bound, not httpx's default, ended the wait
     assert "no answer within the timeout (ReadTimeout" in caplog.text
@@ -310,7 +313,6 @@ async def test_without_a_timeout_the_request_waits_as_long_as_the_upstream() -> 
     ):
         with pytest.raises(TimeoutError):  # still waiting when the test stops it
             await asyncio.wait_for(library.get("/books/dune/details"), timeout=1.0)
-    app.dependency_overrides.clear()
 
 
 @pytest.mark.asyncio
