@@ -89,8 +89,13 @@ T = TypeVar("T")
 
 
 # --8<-- [start:fetch]
-async def fetch(catalogue: httpx.AsyncClient, path: str, validate: Callable[[bytes], T]) -> T:
-    """The catalogue's answer to GET `path`, validated; UpstreamError for any failure of its own."""
+async def fetch(
+    catalogue: httpx.AsyncClient, path: str, validate: Callable[[bytes], T]
+) -> T | None:
+    """The catalogue's answer to GET `path`, validated; None when it answers 404: nothing there.
+
+    Raises UpstreamError for any failure of the catalogue's own.
+    """
     try:
         response = await catalogue.get(path)
     except httpx.TimeoutException as error:
@@ -98,7 +103,7 @@ async def fetch(catalogue: httpx.AsyncClient, path: str, validate: Callable[[byt
     except httpx.TransportError as error:  # refused, reset, name not found...
         raise UpstreamError(f"unreachable ({error!r})") from error
     if response.status_code == 404:
-        raise BookNotInCatalogue(path.split("/")[2])
+        return None
     if not response.is_success:
         raise UpstreamError(f"answered {response.status_code}")
     try:
@@ -110,8 +115,10 @@ async def fetch(catalogue: httpx.AsyncClient, path: str, validate: Callable[[byt
 @app.get("/books/{isbn}/details")
 async def book_details(isbn: str, catalogue: CatalogueDep) -> BookDetails:
     entry = await fetch(catalogue, f"/books/{isbn}", CatalogueEntry.model_validate_json)
+    if entry is None:
+        raise BookNotInCatalogue(isbn)
     editions = await fetch(catalogue, f"/books/{isbn}/editions", EDITIONS.validate_json)
-    return BookDetails(isbn=isbn, editions=editions, **entry.model_dump())
+    return BookDetails(isbn=isbn, editions=editions or [], **entry.model_dump())
 
 
 # --8<-- [end:fetch]
@@ -165,6 +172,7 @@ ANSWERS = {
     "not-json": lambda: Response("<html>Service Unavailable</html>", media_type="text/html"),
     "down": lambda: JSONResponse({"error": "maintenance"}, status_code=503),
     "editions-wrong-shape": lambda: JSONResponse(DUNE),
+    "no-editions": lambda: JSONResponse(DUNE),
 }
 EDITION_ANSWERS = {
     "dune": [{"year": 1965, "publisher": "Chilton Books"}, {"year": 2005, "publisher": "Ace"}],
@@ -179,6 +187,8 @@ def catalogue_entry(isbn: str) -> Response:
 
 @fake_catalogue.get("/books/{isbn}/editions")
 def catalogue_editions(isbn: str) -> Response:
+    if isbn not in EDITION_ANSWERS:
+        return JSONResponse({"error": "no editions recorded"}, status_code=404)
     return JSONResponse(EDITION_ANSWERS[isbn])
 
 
@@ -241,6 +251,12 @@ async def test_an_upstream_404_is_the_clients_404(library) -> None:
     response = await library.get("/books/9780000000000/details")
     assert response.status_code == 404
     assert response.json()["error_code"] == "BOOK_NOT_IN_CATALOGUE"
+
+
+@pytest.mark.asyncio
+async def test_a_book_without_recorded_editions_has_none(library) -> None:
+    response = await library.get("/books/no-editions/details")
+    assert (response.status_code, response.json()["editions"]) == (200, [])
 
 
 @pytest.mark.asyncio
@@ -316,9 +332,11 @@ async def test_without_a_timeout_the_request_waits_as_long_as_the_upstream() -> 
 
 
 @pytest.mark.asyncio
-async def test_httpx_waits_five_seconds_unless_told_otherwise() -> None:
+async def test_httpx_waits_five_seconds_by_default_and_the_app_sets_less() -> None:
     async with httpx.AsyncClient() as client:
         assert client.timeout == httpx.Timeout(5.0)
+    async with app.router.lifespan_context(app):  # the app's own client: bounded tighter
+        assert app.state.catalogue.timeout == httpx.Timeout(2.0, connect=1.0)
 
 
 # --8<-- [end:timeout_tests]
