@@ -4,7 +4,7 @@ Checks import what they need from here; see labs/lab3/test_lab3.py for an exampl
 """
 
 from grader.concurrency import Burst, burst
-from grader.expect import expect_json_field, expect_status, fail
+from grader.expect import expect_error, expect_json_field, expect_status, fail
 from grader.failures import AppDidNotStart, CheckFailure
 from grader.runner import LabContext
 from grader.scale import scaled
@@ -15,6 +15,7 @@ __all__ = [
     "CheckFailure",
     "LabContext",
     "burst",
+    "expect_error",
     "expect_json_field",
     "expect_status",
     "fail",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 
 import httpx
@@ -9,10 +10,20 @@ import httpx
 from grader.failures import CheckFailure
 
 BODY_SHOWN = 300
+ERROR_KEYS = {"error_code", "message", "details"}
+"""The course's error body, from Lab 4 on: `{"error_code", "message", "details"}`."""
+ERROR_EXTRA_KEYS = {"request_id"}
+"""What an error body may add: Lab 2's request id."""
+UPPER_SNAKE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
 
 
 def sent(request: httpx.Request) -> str:
-    return f"{request.method} {request.url.path}"
+    """`POST /users with {"email": ...}`: the method, the path and the body, cut short."""
+    said = f"{request.method} {request.url.path}"
+    if not request.content:
+        return said
+    body = request.content.decode(errors="replace")
+    return f"{said} with {body if len(body) <= BODY_SHOWN else body[:BODY_SHOWN] + '…'}"
 
 
 def answer(response: httpx.Response) -> str:
@@ -77,3 +88,40 @@ def expect_json_field(response: httpx.Response, field: str) -> object:
             response=response,
         )
     return body[field]
+
+
+def error_body(status: int, code: str) -> str:
+    return (
+        f'status {status} {HTTPStatus(status).phrase} with the error body {{"error_code": '
+        f'"{code}", "message": "<for humans>", "details": <object, list or null>}}'
+    )
+
+
+def expect_error(response: httpx.Response, status: int, code: str) -> dict:
+    """The course's error body, with `status` and `code`: the body, once it is right."""
+    expected = error_body(status, code)
+    got = answer(response)
+
+    def wrong(why: str) -> CheckFailure:
+        hint = status_hint(response, status) if response.status_code != status else None
+        return fail(sent(response.request), f"{got}: {why}", expected, response=response, hint=hint)
+
+    if response.status_code != status:
+        raise wrong(f"status {response.status_code}, not {status}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise wrong("not JSON") from None
+    if not isinstance(body, dict):
+        raise wrong("not a JSON object")
+    if missing := ERROR_KEYS - body.keys():
+        raise wrong(f"no {', '.join(sorted(missing))}")
+    if extra := body.keys() - ERROR_KEYS - ERROR_EXTRA_KEYS:
+        raise wrong(f"keys the error body does not have: {', '.join(sorted(extra))}")
+    if not isinstance(body["error_code"], str) or not UPPER_SNAKE.match(body["error_code"]):
+        raise wrong("error_code is not an UPPER_SNAKE_CASE string")
+    if body["error_code"] != code:
+        raise wrong(f"error_code {body['error_code']}, not {code}")
+    if not isinstance(body["message"], str) or not body["message"].strip():
+        raise wrong("message is not a sentence")
+    return body

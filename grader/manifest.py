@@ -137,7 +137,10 @@ class Course:
 def section_title(page: str, section: str) -> str:
     """The text of the heading that carries `{ #section }` in docs/`page`, without markup."""
     heading = re.compile(rf"^#+\s+(?P<title>.+?)\s*\{{\s*#{re.escape(section)}\s*\}}\s*$", re.M)
-    match = heading.search((DOCS / page).read_text(encoding="utf-8"))
+    try:
+        match = heading.search((DOCS / page).read_text(encoding="utf-8"))
+    except OSError:  # a page not written yet: tests/test_site.py fails the course for it
+        match = None
     return match["title"].replace("`", "") if match else section
 
 

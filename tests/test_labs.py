@@ -14,6 +14,7 @@ from grader.manifest import ROOT, load_course
 from tests.labcases import edits_of, load_cases
 
 LABS = load_course().labs
+TITLE_WIDTH = 70
 
 
 def cases(kind: str) -> list:
@@ -41,6 +42,13 @@ def check_names(lab) -> list[str]:
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
 def test_manifest_lists_exactly_the_labs_checks(lab):
     assert [check.name for check in lab.checks] == check_names(lab)
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
+def test_check_titles_fit_the_reports_line(lab):
+    """The report prints `✗ 3. <title>` in 70 columns, then the points."""
+    too_long = [c.title for c in lab.checks if len(f"✗ {c.task}. {c.title}") > TITLE_WIDTH]
+    assert not too_long
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)

@@ -14,9 +14,10 @@ SLEEP = scaled(3.0)
 """SLEEP_SECONDS: how long each /slow-* request waits."""
 TASK = scaled(2.0)
 """TASK_SECONDS: how long the work behind POST /tasks takes."""
-ANSWER_WITHIN = 0.75 * TASK
-"""An answer that waits for the work comes after TASK at the soonest, and a right one at once:
-three quarters of TASK tells them apart with room to spare on a busy machine."""
+ANSWER_WITHIN = 0.9 * TASK
+"""An answer that waits for the work comes after TASK at the soonest, however idle the machine,
+and a right one at once: anything under TASK tells them apart, and 0.9·TASK leaves a right answer
+the most room on a busy machine."""
 SETTINGS = {"SLEEP_SECONDS": str(SLEEP), "TASK_SECONDS": str(TASK)}
 CONCURRENT = 3
 WAITED = 0.95
@@ -136,8 +137,8 @@ async def test_task_is_accepted_at_once(lab):
             raise fail(
                 "POST /tasks",
                 f"202 after {took:.2f} s",
-                f"an answer well within TASK_SECONDS={TASK:g} (under {ANSWER_WITHIN:.2f} s): "
-                "the work should run after the response",
+                f"an answer before the work could be done, under {ANSWER_WITHIN:.2f} s "
+                f"(TASK_SECONDS={TASK:g}): the work should run after the response",
                 response=response,
             )
         status = await client.get(f"/tasks/{task_id}")

@@ -1,0 +1,1 @@
+"""One router per resource. Routers hold no logic: they call services and name the models."""
