@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from grader.manifest import Check, Lab, load_course
+from grader.manifest import ROOT, Check, Lab, load_course
 from tests.conftest import Site
 
 LABS = load_course().labs
@@ -56,6 +57,23 @@ def test_included_code_shows_no_snippet_markers(site: Site) -> None:
         if "--8&lt;--" in page.read_text(encoding="utf-8")
     ]
     assert not shown, f"pages that show a --8<-- section marker: {shown}"
+
+
+LESSONS = sorted(
+    path
+    for path in (ROOT / "docs" / "modules").rglob("*.md")
+    if path.name != "lab.md"  # a lab page shows the starter, and the solution folded away
+)
+INCLUDE = re.compile(r'--8<--\s+"(?P<path>[^"]+)"')
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[str(p.relative_to(ROOT)) for p in LESSONS])
+def test_lessons_teach_on_examples_of_their_own(lesson: Path) -> None:
+    """A lesson never includes a lab's starter or solution: it teaches each technique on an
+    example of its own in examples/, tested, and the lab is where the learner builds it."""
+    included = INCLUDE.findall(lesson.read_text(encoding="utf-8"))
+    foreign = [path for path in included if not path.startswith("examples/")]
+    assert not foreign, f"{lesson.relative_to(ROOT)} includes {foreign}: use an example instead"
 
 
 HREF = re.compile(r'(?:href|src)="([^"]+)"')
