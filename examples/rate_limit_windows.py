@@ -65,3 +65,15 @@ def test_retry_after_points_at_the_next_window() -> None:
     assert limiter.hit("a") is None
     assert limiter.hit("a") == 50.0
     assert limiter.hit("b") is None  # every client has a counter of its own
+
+
+# --8<-- [start:keys]
+def test_a_limit_keyed_by_an_unchecked_header_is_no_limit() -> None:
+    limiter = FixedWindowLimiter(limit=5, window=60, clock=FakeClock(10.0))
+    by_address = [limiter.hit("ip:203.0.113.9") is None for _ in range(10)]
+    assert by_address.count(True) == 5  # one address: held to its limit
+    made_up_keys = [limiter.hit(f"key:{n}") is None for n in range(10)]
+    assert made_up_keys.count(True) == 10  # the same client, a new X-API-Key each time
+
+
+# --8<-- [end:keys]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from grader.manifest import Check, Lab, load_course
+from grader.manifest import ROOT, Check, Lab, load_course
 from tests.conftest import Site
 
 LABS = load_course().labs
@@ -34,9 +35,9 @@ def test_site_builds_strictly_without_warnings(site: Site) -> None:
     ("lab", "check"), CHECKS, ids=[f"{lab.id}-{check.name}" for lab, check in CHECKS]
 )
 def test_hint_links_reach_a_lesson_section(site: Site, lab: Lab, check: Check) -> None:
-    lesson = site.page(lab.lesson)
-    assert f'id="{check.lesson_section}"' in lesson, (
-        f"{lab.lesson} has no section with id {check.lesson_section!r}, "
+    page = lab.lesson_of(check)
+    assert f'id="{check.lesson_section}"' in site.page(page), (
+        f"{page} has no section with id {check.lesson_section!r}, "
         f"which the hint of {check.name} links to"
     )
 
@@ -49,10 +50,30 @@ def test_lab_page_lists_every_check_and_the_total(site: Site, lab: Lab) -> None:
     assert f"Total {lab.max_points}" in text, f"{lab.page} does not show {lab.max_points} points"
 
 
-@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
-def test_included_code_shows_no_snippet_markers(site: Site, lab: Lab) -> None:
-    for source in (lab.lesson, lab.page):
-        assert "--8&lt;--" not in site.page(source), f"{source} shows a --8<-- section marker"
+def test_included_code_shows_no_snippet_markers(site: Site) -> None:
+    shown = [
+        str(page.relative_to(site.folder))
+        for page in site.folder.rglob("*.html")
+        if "--8&lt;--" in page.read_text(encoding="utf-8")
+    ]
+    assert not shown, f"pages that show a --8<-- section marker: {shown}"
+
+
+LESSONS = sorted(
+    path
+    for path in (ROOT / "docs" / "modules").rglob("*.md")
+    if path.name != "lab.md"  # a lab page shows the starter, and the solution folded away
+)
+INCLUDE = re.compile(r'--8<--\s+"(?P<path>[^"]+)"')
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[str(p.relative_to(ROOT)) for p in LESSONS])
+def test_lessons_teach_on_examples_of_their_own(lesson: Path) -> None:
+    """A lesson never includes a lab's starter or solution: it teaches each technique on an
+    example of its own in examples/, tested, and the lab is where the learner builds it."""
+    included = INCLUDE.findall(lesson.read_text(encoding="utf-8"))
+    foreign = [path for path in included if not path.startswith("examples/")]
+    assert not foreign, f"{lesson.relative_to(ROOT)} includes {foreign}: use an example instead"
 
 
 HREF = re.compile(r'(?:href|src)="([^"]+)"')

@@ -1,0 +1,136 @@
+"""What a client built per request costs: in a thread, on the event loop, or never (shared).
+
+examples/per_request_clients.py serves `GET /client` with each of three dependencies, on a real
+uvicorn server (one worker, access log off). For each, this script measures:
+
+- sequential: the median latency of 50 requests, one after another;
+- burst: 100 requests at once (asyncio.gather), the time until the last answer;
+- health during the burst: the latency of `GET /health`, which builds nothing, sent every 20 ms
+  from a second connection while the burst runs: what other requests on the worker suffer.
+
+It also times the constructors alone, in this process. Run:
+
+    .venv/bin/python benchmarks/per_request_clients.py [--runs 3]
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from anthropic import AsyncAnthropic
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ["thread", "loop", "shared"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(variant: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "per_request_clients:serve", "--factory",
+        "--app-dir", str(ROOT / "examples"), "--host", "127.0.0.1", "--port", str(port),
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env={**os.environ, "CLIENT_VARIANT": variant})
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, f"http://127.0.0.1:{port}"
+        except OSError:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.05)
+
+
+async def measure(url: str) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=200)
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=None, limits=limits) as client,
+        httpx.AsyncClient(base_url=url, timeout=None) as prober,
+    ):
+        for _ in range(20):  # warm up
+            await client.get("/client")
+        sequential = []
+        for _ in range(50):
+            began = time.perf_counter()
+            (await client.get("/client")).raise_for_status()
+            sequential.append(time.perf_counter() - began)
+
+        probes: list[float] = []
+        done = asyncio.Event()
+
+        async def probe() -> None:
+            while not done.is_set():
+                began = time.perf_counter()
+                (await prober.get("/health")).raise_for_status()
+                probes.append(time.perf_counter() - began)
+                await asyncio.sleep(0.02)
+
+        prober_task = asyncio.create_task(probe())
+        await asyncio.sleep(0.1)
+        began = time.perf_counter()
+        answers = await asyncio.gather(*(client.get("/client") for _ in range(100)))
+        burst = time.perf_counter() - began
+        done.set()
+        await prober_task
+        assert all(answer.status_code == 200 for answer in answers)
+    return {
+        "sequential_ms": statistics.median(sequential) * 1000,
+        "burst_s": burst,
+        "health_median_ms": statistics.median(probes) * 1000,
+        "health_max_ms": max(probes) * 1000,
+    }
+
+
+def constructor_ms(build, count: int = 50) -> float:
+    times = []
+    for _ in range(count):
+        began = time.perf_counter()
+        build()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; median of {args.runs} runs")
+    print(f"httpx.AsyncClient(): {constructor_ms(httpx.AsyncClient):.1f} ms")
+    anthropic_ms = constructor_ms(lambda: AsyncAnthropic(api_key="x"))
+    print(f"anthropic.AsyncAnthropic(): {anthropic_ms:.1f} ms")
+    results: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
+    for _ in range(args.runs):  # round robin: a noisy moment hits every variant alike
+        for variant in VARIANTS:
+            server, url = start(variant)
+            try:
+                results[variant].append(asyncio.run(measure(url)))
+            finally:
+                server.terminate()
+                server.wait()
+    header = f"{'client':<8} {'sequential':>11} {'100 at once':>12} {'health median':>14}"
+    print(f"\n{header} {'max':>9}")
+    for variant, runs in results.items():
+        row = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        print(
+            f"{variant:<8} {row['sequential_ms']:>8.1f} ms {row['burst_s']:>10.2f} s "
+            f"{row['health_median_ms']:>11.1f} ms {row['health_max_ms']:>6.0f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

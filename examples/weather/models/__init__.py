@@ -1,0 +1,1 @@
+"""Pydantic schemas: what the API answers, and what it accepts from the upstream API."""

@@ -1,0 +1,1 @@
+"""One router per resource; routers hold no logic, only endpoints and their dependencies."""
