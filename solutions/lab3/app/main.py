@@ -23,34 +23,27 @@ class TaskStatus(BaseModel):
 tasks: dict[str, TaskStatus] = {}
 
 
-# --8<-- [start:slow_sync]
 @app.get("/slow-sync")
 async def slow_sync() -> dict[str, str]:
     """The deliberate mistake, kept as the lab's control: time.sleep blocks the event loop."""
     time.sleep(settings.sleep_seconds)
     return {"endpoint": "slow-sync"}
-# --8<-- [end:slow_sync]
 
 
-# --8<-- [start:slow_async]
 @app.get("/slow-async")
 async def slow_async() -> dict[str, str]:
     """Awaiting hands the event loop back to other requests while this one waits."""
     await asyncio.sleep(settings.sleep_seconds)
     return {"endpoint": "slow-async"}
-# --8<-- [end:slow_async]
 
 
-# --8<-- [start:slow_fixed]
 @app.get("/slow-fixed")
 async def slow_fixed() -> dict[str, str]:
     """The blocking call stays, but runs on a worker thread while the event loop serves others."""
     await asyncio.to_thread(time.sleep, settings.sleep_seconds)
     return {"endpoint": "slow-fixed"}
-# --8<-- [end:slow_fixed]
 
 
-# --8<-- [start:tasks]
 async def finish_task(task_id: str) -> None:
     await asyncio.sleep(settings.task_seconds)
     tasks[task_id].status = "done"
@@ -70,4 +63,3 @@ async def read_task(task_id: str) -> TaskStatus:
     if task_id not in tasks:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"No task {task_id}")
     return tasks[task_id]
-# --8<-- [end:tasks]
