@@ -87,7 +87,7 @@ StaffDep = Annotated[StaffDirectory, Depends(get_staff)]
 
 @app.post("/staff", status_code=status.HTTP_201_CREATED)
 async def register(new: NewStaff, staff: StaffDep, request: Request) -> dict[str, str]:
-    if new.username in staff.members:
+    if new.username in staff.members:  # in a database, a unique constraint settles races too
         raise HTTPException(status.HTTP_409_CONFLICT, "This username is taken")
     await to_thread.run_sync(
         staff.register, new.username, new.password, limiter=request.app.state.hashing
