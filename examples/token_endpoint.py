@@ -21,8 +21,6 @@ from jwt_tokens import router as staff_router
 from password_hashing import StaffDirectory
 from pydantic import BaseModel
 
-pytest.importorskip("python_multipart", reason="FastAPI reads forms with python-multipart")
-
 
 # --8<-- [start:sign_in]
 class AccessToken(BaseModel):

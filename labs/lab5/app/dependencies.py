@@ -1,0 +1,89 @@
+"""Who is asking, and what they may do: dependencies that endpoints declare.
+
+`ApiKeyDep` authenticates an X-API-Key (401 without a live one). `require_scope(scope)` builds the
+dependency an endpoint declares for one scope. `AdminDep` guards the admin API; `UserDep` needs a
+valid bearer token.
+"""
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+
+from app import database
+from app.config import Settings, get_settings
+from app.errors import NotAuthenticated, RateLimited
+from app.models.api_keys import Scope
+from app.models.users import UserPublic
+from app.services import api_keys, tokens, users
+from app.services.rate_limit import RateLimiter
+
+# auto_error=False: the dependencies below answer in the course's error body, not FastAPI's.
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+bearer_token = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_db(settings: SettingsDep) -> Iterator[sqlite3.Connection]:
+    yield from database.connect(settings.database_path)
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    return request.app.state.rate_limiter
+
+
+DbDep = Annotated[sqlite3.Connection, Depends(get_db)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+RawKeyDep = Annotated[str | None, Security(api_key_header)]
+
+
+def api_key(raw_key: RawKeyDep, db: DbDep) -> api_keys.ApiKey:
+    if raw_key is None:
+        raise NotAuthenticated("Send your API key in the X-API-Key header.", "APIKey")
+    key = api_keys.find(db, raw_key)
+    if key is None:
+        raise NotAuthenticated("This API key is unknown or revoked.", "APIKey")
+    return key
+
+
+ApiKeyDep = Annotated[api_keys.ApiKey, Depends(api_key)]
+
+
+def require_scope(scope: Scope) -> Callable[..., api_keys.ApiKey]:
+    # TODO (task 2): count the request against this key's own limit, and refuse a key that lacks
+    # `scope`.
+    def scoped(request: Request, key: ApiKeyDep, limiter: RateLimiterDep) -> api_keys.ApiKey:
+        if (retry_after := limiter.hit(request.client.host)) is not None:
+            raise RateLimited(retry_after)
+        return key
+
+    return scoped
+
+
+def admin(raw_key: RawKeyDep, settings: SettingsDep) -> None:
+    if raw_key is None:
+        raise NotAuthenticated("Send the admin key in the X-API-Key header.", "APIKey")
+    # TODO (task 2): compare in constant time; a valid key that is not the admin's is a 403.
+    if raw_key == settings.admin_api_key.get_secret_value():
+        return
+    raise NotAuthenticated("This API key is unknown or revoked.", "APIKey")
+
+
+def current_user(
+    token: Annotated[str | None, Depends(bearer_token)], settings: SettingsDep, db: DbDep
+) -> UserPublic:
+    if token is None:
+        raise NotAuthenticated("Send an access token: Authorization: Bearer <token>.", "Bearer")
+    user = users.find(db, tokens.subject(token, settings))
+    if user is None:
+        raise NotAuthenticated("The token's user no longer exists.", "Bearer")
+    return user
+
+
+ItemsReaderDep = Annotated[api_keys.ApiKey, Depends(require_scope("items:read"))]
+ItemsWriterDep = Annotated[api_keys.ApiKey, Depends(require_scope("items:write"))]
+AdminDep = Depends(admin)
+UserDep = Annotated[UserPublic, Depends(current_user)]
