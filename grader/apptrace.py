@@ -9,6 +9,9 @@ from pathlib import Path
 # Tracebacks print `File "x", line 3, in f`; faulthandler's dumps print `File "x", line 3 in f`.
 FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:,? in (?P<function>\S+))?')
 THREAD = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+")
+# A traceback starts a line, or follows a log level (uvicorn's `ERROR:    Traceback ...`); one
+# quoted inside a line, as a JSON log line carries it, is the app's record of it, not a traceback.
+TRACEBACK = re.compile(r"^(?:[A-Z]+:\s+)?Traceback \(most recent call last\):")
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ def learner_frames(lines: list[str], shown_as: str) -> list[Frame]:
 
 def tracebacks(lines: list[str]) -> list[tuple[list[str], list[str]]]:
     """Every traceback printed, in order: its frame lines, and the exception lines that end it."""
-    starts = [i for i, line in enumerate(lines) if "Traceback (most recent call last):" in line]
+    starts = [i for i, line in enumerate(lines) if TRACEBACK.match(line)]
     blocks = []
     for start in starts:
         block = lines[start + 1 :]

@@ -8,7 +8,9 @@ before uvicorn imports the app:
 - the probes named in GRADER_PROBES (comma-separated) append JSON lines to GRADER_PROBE_LOG:
   `time.sleep` records each call and whether it ran on the event loop's thread (how Lab 3 tells
   a worker thread from an asyncio.sleep rewrite); `anthropic` records each AsyncAnthropic client
-  created, with a fingerprint of its key, and each one closed (how Lab 1 counts clients).
+  created, with a fingerprint of its key, and each one closed (how Lab 1 counts clients); `clock`
+  shifts time.time and time.monotonic on request so that a minute turns soon (how Lab 2 tells a
+  rate limit over any 60 seconds from a window that resets on the clock's minutes).
 """
 
 import asyncio
@@ -25,6 +27,10 @@ import time
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
+CLOCK_TURN = signal.SIGUSR2
+"""Sent to a server started with the `clock` probe: its clocks reach a whole minute CLOCK_LEAD
+seconds later."""
+CLOCK_LEAD = 1.0
 
 
 def die_with_parent(parent: int) -> None:
@@ -75,7 +81,33 @@ def probe_anthropic(record: Callable[[dict[str, object]], None]) -> None:
     AsyncAnthropic.__init__, AsyncAnthropic.close = __init__, close
 
 
-PROBES = {"time.sleep": probe_time_sleep, "anthropic": probe_anthropic}
+def probe_clock(record: Callable[[dict[str, object]], None]) -> None:
+    """time.time and time.monotonic (and their _ns twins) run at their own pace, shifted forward
+    on CLOCK_TURN so that both read a whole minute CLOCK_LEAD seconds later. The grader turns the
+    clock before the requests it measures, so that none of them spans the jump; the record says
+    when the minute turns, in real (wall clock) time."""
+    real_time, real_monotonic = time.time, time.monotonic
+    shift = {"time": 0.0, "monotonic": 0.0}
+
+    def turn(signum: int, frame: object) -> None:
+        now, monotonic = real_time(), real_monotonic()
+        shift["time"] = -(now + CLOCK_LEAD) % 60
+        shift["monotonic"] = -(monotonic + CLOCK_LEAD) % 60
+        record({"probe": "clock", "turns_at": now + CLOCK_LEAD})
+
+    signal.signal(CLOCK_TURN, turn)
+    time.time = lambda: real_time() + shift["time"]
+    time.monotonic = lambda: real_monotonic() + shift["monotonic"]
+    real_time_ns, real_monotonic_ns = time.time_ns, time.monotonic_ns
+    time.time_ns = lambda: real_time_ns() + int(shift["time"] * 1e9)
+    time.monotonic_ns = lambda: real_monotonic_ns() + int(shift["monotonic"] * 1e9)
+
+
+PROBES = {
+    "time.sleep": probe_time_sleep,
+    "anthropic": probe_anthropic,
+    "clock": probe_clock,
+}
 
 
 def install_probes(names: str, log_path: str) -> None:

@@ -73,7 +73,7 @@ class LabContext:
     """Every server this check started, stopped ones included: what they printed explains a
     failure."""
     started_seconds: float = 0.0
-    """Time spent starting servers that are up now, or were."""
+    """Time spent starting servers, those that failed to start included."""
     starting_since: float | None = None
     """When the start-up under way began, waiting for a start-up slot included."""
 
@@ -110,9 +110,9 @@ class LabContext:
                 preload=self.lab.preload,
                 cwd_elsewhere=cwd_elsewhere,
             )
-        finally:
+        finally:  # a start-up that failed took start-up time too, not the check's
             self.starting_since = None
-        self.started_seconds += time.perf_counter() - began
+            self.started_seconds += time.perf_counter() - began
         self.servers.append(server)
         self.started.append(server)
         try:

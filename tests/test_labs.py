@@ -1,6 +1,7 @@
 """Every lab, proven honest: the starter fails, the solution passes, and every check can fail.
 
 Each mutant (tests/labs/LAB.toml) is a small wrong answer that exactly one check must catch;
+each mistake, a wrong answer that breaks what several checks depend on, each of them naming it;
 each variant is another right answer the lesson allows, which every check must accept.
 """
 
@@ -21,7 +22,7 @@ def cases(kind: str) -> list:
     params = []
     for lab in LABS:
         seen: dict[str, int] = {}
-        for entry in load_cases(lab)[kind]:
+        for entry in load_cases(lab).get(kind, []):
             name = entry.get("check") or entry["name"]
             seen[name] = seen.get(name, 0) + 1
             suffix = f"-{seen[name]}" if seen[name] > 1 else ""
@@ -102,6 +103,19 @@ def test_mutant_fails_only_its_check(lab, mutant, grade, submission):
     read = f"{result['message']}\n{result['hint']}"
     missing = [words for words in mutant.get("says", []) if words not in read]
     assert not missing, f"{mutant['why']}: the report lacks {missing}\n{read}"
+
+
+@pytest.mark.parametrize(("lab", "mistake"), cases("mistakes"))
+def test_mistake_fails_its_checks_each_naming_it(lab, mistake, grade, submission):
+    """A mistake that breaks what several checks depend on: each of them says what it is."""
+    grading = grade(lab, "--submission", str(submission(lab, edits_of(mistake))))
+    assert grading.failed == set(mistake["checks"]), f"{mistake['why']}\n{grading.output}"
+    for result in grading.results["tests"]:
+        if result["status"] == "pass":
+            continue
+        read = f"{result['message']}\n{result['hint']}"
+        missing = [words for words in mistake["says"] if words not in read]
+        assert not missing, f"{result['test_code']} lacks {missing}\n{read}"
 
 
 @pytest.mark.parametrize(("lab", "variant"), cases("variants"))

@@ -1,1 +1,2 @@
-"""One router per resource; routers hold no logic, only endpoints and their dependencies."""
+"""One router per resource. Routers hold no logic: each endpoint declares what it needs, calls a
+service (app/services/) and returns the result."""

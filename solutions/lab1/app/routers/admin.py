@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.dependencies import LLMDep
+from app.services.llm import client_identity
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -15,4 +16,4 @@ async def health() -> dict[str, str]:
 @router.get("/client-id")
 async def client_id(client: LLMDep) -> dict[str, int]:
     """Which LLM client this router was given: the same one as every other router's."""
-    return {"client_id": id(client)}
+    return client_identity(client)

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.dependencies import LLMDep
+from app.services.llm import client_identity
 
 router = APIRouter(prefix="/rag", tags=["rag"])
 
@@ -10,4 +11,4 @@ router = APIRouter(prefix="/rag", tags=["rag"])
 @router.get("/client-id")
 async def client_id(client: LLMDep) -> dict[str, int]:
     """Which LLM client this router was given: the same one as every other router's."""
-    return {"client_id": id(client)}
+    return client_identity(client)
