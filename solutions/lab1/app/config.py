@@ -6,7 +6,6 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# --8<-- [start:settings]
 # The lab folder's .env, wherever the server is started from: a bare ".env" would be looked up in
 # the working directory, and silently missed when the app is started from anywhere else.
 ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
@@ -26,4 +25,3 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The settings, read once and shared: a dependency, and overridable in tests."""
     return Settings()
-# --8<-- [end:settings]

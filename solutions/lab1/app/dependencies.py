@@ -8,7 +8,6 @@ from fastapi import Depends, Request
 from app.config import Settings, get_settings
 
 
-# --8<-- [start:dependencies]
 def get_llm_client(request: Request) -> AsyncAnthropic:
     """The app's one LLM client, created by the lifespan: never one per request."""
     return request.app.state.llm
@@ -16,4 +15,3 @@ def get_llm_client(request: Request) -> AsyncAnthropic:
 
 LLMDep = Annotated[AsyncAnthropic, Depends(get_llm_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-# --8<-- [end:dependencies]

@@ -12,7 +12,6 @@ from app.dependencies import SettingsDep
 from app.routers import admin, chat, rag
 
 
-# --8<-- [start:lifespan]
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Before the yield: startup, before the first request. After it: shutdown, after the last."""
@@ -28,7 +27,6 @@ app = FastAPI(title="Lab 1 — Lifespan and dependency injection", lifespan=life
 app.include_router(chat.router)
 app.include_router(rag.router)
 app.include_router(admin.router)
-# --8<-- [end:lifespan]
 
 
 @app.get("/slow")

@@ -7,7 +7,6 @@ from pydantic import PositiveInt, field_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 
-# --8<-- [start:settings]
 class Settings(BaseSettings):
     rate_limit_per_minute: PositiveInt = 5
     """RATE_LIMIT_PER_MINUTE: requests each client may send in any 60 seconds."""
@@ -29,7 +28,6 @@ class Settings(BaseSettings):
         if "*" in origins:
             raise ValueError("list exact origins: '*' would let every website call this API")
         return origins
-# --8<-- [end:settings]
 
 
 @lru_cache

@@ -10,7 +10,6 @@ from app.logs import request_id
 logger = logging.getLogger(__name__)
 
 
-# --8<-- [start:boundary]
 class ErrorBoundaryMiddleware:
     """Turns an exception that nothing else handled into a generic JSON 500, inside the stack:
     the layers outside see an ordinary response, and no exception reaches the server (uvicorn
@@ -46,4 +45,3 @@ class ErrorBoundaryMiddleware:
             # ...and the client gets nothing but an apology and that id, to quote.
             body = {"detail": "Internal server error", "request_id": request_id.get()}
             await JSONResponse(body, status_code=500)(scope, receive, send)
-# --8<-- [end:boundary]

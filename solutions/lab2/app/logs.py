@@ -6,13 +6,10 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-# --8<-- [start:request_id_var]
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the request being served: set by RequestIdMiddleware, read by every log line."""
-# --8<-- [end:request_id_var]
 
 
-# --8<-- [start:formatter]
 class JsonFormatter(logging.Formatter):
     """Formats a record as one line of JSON. Structured fields come in `extra={"fields": {...}}`."""
 
@@ -38,4 +35,3 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.handlers = [handler]
     logger.setLevel(level)
     logger.propagate = False  # uvicorn's handlers print plain text: keep our lines out of them
-# --8<-- [end:formatter]

@@ -17,7 +17,6 @@ settings = get_settings()
 app = FastAPI(title="Lab 2 — The middleware stack")
 app.include_router(items.router)
 
-# --8<-- [start:stack]
 # Each add_middleware wraps everything added before it: the last one added is the outermost
 # layer, first to see a request and last to touch its response. So, from the inside out:
 app.add_middleware(ErrorBoundaryMiddleware)  # innermost: every layer outside sees its 500s
@@ -31,4 +30,3 @@ app.add_middleware(
 )
 app.add_middleware(AccessLogMiddleware)  # logs every response from the layers inside it
 app.add_middleware(RequestIdMiddleware)  # outermost: every log line and response has the id
-# --8<-- [end:stack]

@@ -8,7 +8,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 logger = logging.getLogger(__name__)
 
 
-# --8<-- [start:middleware]
 class AccessLogMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -36,4 +35,3 @@ class AccessLogMiddleware:
                 "latency_ms": round((time.perf_counter() - start) * 1000, 2),
             }
             logger.info("request", extra={"fields": fields})
-# --8<-- [end:middleware]

@@ -10,7 +10,6 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
-# --8<-- [start:limiter]
 class SlidingWindowLimiter:
     """At most `limit` requests per client in any `window` seconds: a log of each one's requests."""
 
@@ -44,10 +43,8 @@ class SlidingWindowLimiter:
         for client in [c for c, times in self.requests.items() if times[-1] <= now - self.window]:
             del self.requests[client]
         self.next_sweep = now + self.window
-# --8<-- [end:limiter]
 
 
-# --8<-- [start:middleware]
 def client_key(scope: Scope) -> str:
     """Who is asking: the API key when there is one, otherwise the address the request came from."""
     api_key = Headers(scope=scope).get("X-API-Key")
@@ -77,4 +74,3 @@ class RateLimitMiddleware:
             headers={"Retry-After": str(retry_after)},
         )
         await response(scope, receive, send)
-# --8<-- [end:middleware]

@@ -13,7 +13,6 @@ HEADER = "X-Request-ID"
 ACCEPTED = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
-# --8<-- [start:middleware]
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,4 +34,3 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id.reset(token)
-# --8<-- [end:middleware]
