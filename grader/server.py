@@ -46,6 +46,7 @@ DUMP_SETTLE = 0.1
 EXIT_WAIT = 5.0
 """Seconds for a process whose output has ended to be reported gone: its status says how it died."""
 OUTPUT_MARK = "grader.output_mark"
+ONE_REQUEST_EACH = httpx.Limits(max_keepalive_connections=0)
 RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".grades")
@@ -129,10 +130,18 @@ class LabServer:
     def url(self) -> str:
         return f"http://{HOST}:{self.output.port}"
 
-    def client(self, **options: object) -> httpx.AsyncClient:
-        """An HTTP client for this server, without timeout: a blocking burst is measured in full."""
+    def client(self, local_address: str | None = None, **options: object) -> httpx.AsyncClient:
+        """An HTTP client for this server, without timeout: a blocking burst is measured in full.
+        `local_address` (another loopback address, such as 127.0.0.2) makes it another client IP.
+
+        Each request has a connection of its own: uvicorn closes a connection on which the app
+        raised, and a request sent on it meanwhile would fail through no fault of the app's.
+        """
         hooks = {"request": [self._sent], "response": [self._answered]}
-        return httpx.AsyncClient(base_url=self.url, timeout=None, event_hooks=hooks, **options)
+        transport = httpx.AsyncHTTPTransport(local_address=local_address, limits=ONE_REQUEST_EACH)
+        return httpx.AsyncClient(
+            base_url=self.url, timeout=None, event_hooks=hooks, transport=transport, **options
+        )
 
     async def _sent(self, request: httpx.Request) -> None:
         self.in_flight[f"{request.method} {request.url.path}"] += 1

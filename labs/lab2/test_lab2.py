@@ -525,11 +525,10 @@ async def turn_clock(server: LabServer) -> float:
 
 
 async def test_rate_limit_is_per_client(lab: LabContext):
-    second_ip = httpx.AsyncHTTPTransport(local_address=SECOND_CLIENT)
     async with (
         lab.server(LIMITED) as server,
         server.client() as client,
-        server.client(transport=second_ip) as other_client,
+        server.client(local_address=SECOND_CLIENT) as other_client,
     ):
         await until_limited(
             client, "GET /items from 127.0.0.1, without an API key, until 429", hint=NO_LIMIT

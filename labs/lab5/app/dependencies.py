@@ -35,7 +35,9 @@ def get_rate_limiter(request: Request) -> RateLimiter:
     return request.app.state.rate_limiter
 
 
-DbDep = Annotated[sqlite3.Connection, Depends(get_db)]
+# scope="function": the request's transaction commits before its response goes out, so the
+# client's next request sees what this one wrote (by default, it would commit after).
+DbDep = Annotated[sqlite3.Connection, Depends(get_db, scope="function")]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 RawKeyDep = Annotated[str | None, Security(api_key_header)]
 
