@@ -177,6 +177,9 @@ class LabServer:
         while self.output.port is None:
             if self.output.closed or self.process.poll() is not None:
                 await asyncio.to_thread(self.output.finish)
+                deadline = time.monotonic() + STOP_GRACE  # its output may end before its exit
+                while self.process.poll() is None and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
                 raise self._crashed()
             cpu, asleep = cpu_and_sleep(self.process.pid)
             now = time.monotonic()
