@@ -10,6 +10,10 @@ once it leads a session of its own, and this process its exit status when it end
 
 It exits when the grader's end of the socket pair closes (the grader ended, even killed), and its
 servers die with it (PDEATHSIG, grader/launch.py).
+
+In class grading's sandbox it runs as the servers' own user (grader/sandbox.py), started with
+`--untraceable`: then no server may trace it, read its memory or take its descriptors (the socket
+to the grader, the other servers' status sockets), although they run as the same user.
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ def _become_server(
     try:
         os.setsid()  # a session and process group of its own, as for start_new_session
         launch.die_with_parent(parent)
+        launch.set_dumpable(True)  # a process like any other, whatever the fork server is
         os.dup2(output, 1)  # stdin is the fork server's: /dev/null
         os.dup2(output, 2)
         os.close(output)
@@ -121,6 +126,8 @@ def _become_server(
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
+    if "--untraceable" in sys.argv[2:]:
+        launch.set_dumpable(False)
     control = socket.socket(fileno=int(sys.argv[1]))
     preload(ALWAYS_PRELOADED)
     serve(control)
