@@ -168,13 +168,13 @@ class ForkServer:
     def start(cls, *, as_user: Sequence[str] = (), umask: int = -1) -> ForkServer:
         """A fork server, a child of this process, with `umask` for it and its servers if one is
         given. `as_user`, a command that runs another as another user (setpriv, in class
-        grading's sandbox), runs it as that user: then none of the servers it starts, as the
-        same user, may trace it."""
+        grading's sandbox), runs it as the app's own user: then none of the servers it starts,
+        as the same user, may trace it (see grader/forkserver.py)."""
         control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         command = [*as_user, sys.executable, "-m", "grader.forkserver", str(theirs.fileno())]
         with theirs:
             process = subprocess.Popen(
-                [*command, "--untraceable"] if as_user else command,
+                [*command, "--app-user"] if as_user else command,
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", "GRADER_PARENT_PID": str(os.getpid())},
