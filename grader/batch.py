@@ -163,6 +163,9 @@ async def _end(process: asyncio.subprocess.Process, results_fd: int, seconds: fl
         results.cancel()
         output.cancel()
         return Ended(None, None, "", seconds)
+    except asyncio.CancelledError:  # the batch was interrupted: its sandbox goes first
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
     printed = (await output).decode(errors="replace")
     return Ended(process.returncode, await results, printed, seconds)
 

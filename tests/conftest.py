@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,16 +110,25 @@ class Reaped:
     """Command lines of the processes it started that were still running after it ended."""
 
 
-def run_reaped(command: list[str], **options: object) -> Reaped:
-    """Run `command` (with subprocess.run's `options`) under tests/reaper.py, which catches any
-    process it leaves behind, however detached."""
+def run_reaped(
+    command: list[str], *, interrupt_after: float | None = None, **options: Any
+) -> Reaped:
+    """Run `command` (with Popen's `options`) under tests/reaper.py, which catches any process it
+    leaves behind, however detached; Ctrl-C it after `interrupt_after` seconds, if given."""
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "left.json"
-        run = subprocess.run(
+        reaper = subprocess.Popen(
             [sys.executable, "-m", "tests.reaper", str(report), *command],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,
             **options,
         )
+        try:
+            output, _ = reaper.communicate(timeout=interrupt_after)
+        except subprocess.TimeoutExpired:
+            os.killpg(reaper.pid, signal.SIGINT)
+            output, _ = reaper.communicate()
         left = json.loads(report.read_text()) if report.exists() else ["(the reaper failed)"]
-    return Reaped(run.returncode, run.stdout + run.stderr, left)
+    return Reaped(reaper.returncode, output, left)

@@ -4,10 +4,12 @@ This process is a child subreaper (Linux's PR_SET_CHILD_SUBREAPER): every proces
 starts and leaves behind, however it detached itself (setsid, double fork), becomes a child of
 this one instead of init. Once COMMAND has ended, the command lines of those still running after
 a grace time go to REPORT as a JSON list; they are then killed. The exit status is COMMAND's.
+Ctrl-C (SIGINT to the process group) is COMMAND's alone: this process waits on.
 """
 
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import signal
@@ -43,7 +45,9 @@ def children() -> dict[int, str]:
 def main() -> None:
     report, *command = sys.argv[1:]
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1)
-    status = subprocess.run(command).returncode
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    interruptible = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    status = subprocess.run(command, preexec_fn=interruptible).returncode
     deadline = time.monotonic() + GRACE
     while (left := children()) and time.monotonic() < deadline:
         reap()

@@ -72,3 +72,18 @@ def test_wall_clock_limit_stops_a_grading_and_everything_it_started(tmp_path, su
     assert (row["points"], row["reason"]) == ("0", "stopped after 3 s")
     assert json.loads((tmp_path / "grades" / "ann.json").read_text())["status"] == "error"
     assert not batch.left_running
+
+
+def test_an_interrupted_batch_leaves_nothing_behind(tmp_path):
+    shutil.copytree(LAB.solution, tmp_path / "class" / "ada")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    batch = run_reaped(
+        [sys.executable, "-m", "grader", "batch", str(tmp_path / "class"), "--lab", LAB.id,
+         "--out", str(tmp_path / "grades.csv"), *WHERE],
+        cwd=ROOT, env={**os.environ, "TMPDIR": str(scratch)}, interrupt_after=3,
+    )  # fmt: skip
+    assert batch.returncode == 130, batch.output
+    assert not batch.left_running
+    if not WHERE:  # unsandboxed, a grader stopped dead leaves its servers' copies in TMPDIR
+        assert not list(scratch.iterdir()), "the batch left its scratch folder behind"
