@@ -210,7 +210,10 @@ with open("/tmp/filler", "wb") as _file:
         _file.write(bytes(1 << 20))
 """
 QUIET = ["cheater", "vandal", "snoop", "daemon"]
-"""Hostile submissions whose attacks fail without a trace: the starter's grade, exactly."""
+"""Hostile submissions whose attacks fail without a trace: graded as the starter they are."""
+STARTER_PASSES = {"test_slow_sync_blocks", "test_task_finishes_in_the_background"}
+"""All Lab 3's starter can earn: the blocking mistake it shows, and its task that ends. (On a
+very busy machine a timing check can fail it, never pass it.)"""
 
 
 def starter_with(folder: Path, code: str) -> Path:
@@ -310,10 +313,12 @@ def test_hostile_submissions_get_nothing_they_did_not_earn(tmp_path, canaries):
     results = {name: (tmp_path / "grades" / f"{name}.json").read_text() for name in rows}
     assert not [name for name, text in results.items() if "LEAKED" in text], results
     assert (rows["ada"]["points"], rows["ada"]["reason"]) == (str(LAB.max_points), "")
-    statuses = {name: [row[check.name] for check in LAB.checks] for name, row in rows.items()}
-    for name in QUIET:
-        assert statuses[name] == statuses["bob"], results[name]
-        assert rows[name]["points"] == rows["bob"]["points"]
+    for name in ["bob", *QUIET]:
+        passed = {check.name for check in LAB.checks if rows[name][check.name] == "pass"}
+        assert passed <= STARTER_PASSES, results[name]
+        tests = {test["test_code"]: test for test in json.loads(results[name])["tests"]}
+        unknown_task = tests["test_unknown_task_is_404"]["message"]  # the starter's own answer:
+        assert "Got 200 OK" in unknown_task, results[name]  # its app served, attack or not
     assert rows["killer"]["points"] == "0"
     assert rows["bomb"]["points"] == "0"
     assert "100 processes" in rows["bomb"]["reason"], results["bomb"]
