@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,10 +113,10 @@ class Reaped:
 
 
 def run_reaped(
-    command: list[str], *, interrupt_after: float | None = None, **options: Any
+    command: list[str], *, interrupt_once: Callable[[], bool] | None = None, **options: Any
 ) -> Reaped:
     """Run `command` (with Popen's `options`) under tests/reaper.py, which catches any process it
-    leaves behind, however detached; Ctrl-C it after `interrupt_after` seconds, if given."""
+    leaves behind, however detached; Ctrl-C it once `interrupt_once()` is true, if given."""
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "left.json"
         reaper = subprocess.Popen(
@@ -125,10 +127,10 @@ def run_reaped(
             start_new_session=True,
             **options,
         )
-        try:
-            output, _ = reaper.communicate(timeout=interrupt_after)
-        except subprocess.TimeoutExpired:
+        if interrupt_once is not None:
+            while reaper.poll() is None and not interrupt_once():
+                time.sleep(0.1)
             os.killpg(reaper.pid, signal.SIGINT)
-            output, _ = reaper.communicate()
+        output, _ = reaper.communicate()
         left = json.loads(report.read_text()) if report.exists() else ["(the reaper failed)"]
     return Reaped(reaper.returncode, output, left)

@@ -74,14 +74,15 @@ def test_wall_clock_limit_stops_a_grading_and_everything_it_started(tmp_path, su
     assert not batch.left_running
 
 
-def test_an_interrupted_batch_leaves_nothing_behind(tmp_path):
-    shutil.copytree(LAB.solution, tmp_path / "class" / "ada")
+def test_an_interrupted_batch_leaves_nothing_behind(tmp_path, submission):
+    submission(LAB, broken("import time\ntime.sleep(60)\n"), "class/ann")  # a slow start-up
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     batch = run_reaped(
         [sys.executable, "-m", "grader", "batch", str(tmp_path / "class"), "--lab", LAB.id,
          "--out", str(tmp_path / "grades.csv"), *WHERE],
-        cwd=ROOT, env={**os.environ, "TMPDIR": str(scratch)}, interrupt_after=3,
+        cwd=ROOT, env={**os.environ, "TMPDIR": str(scratch)},
+        interrupt_once=lambda: any(scratch.rglob("app")),  # a copy to grade: under way
     )  # fmt: skip
     assert batch.returncode == 130, batch.output
     assert not batch.left_running
