@@ -24,6 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONTROLLERS = ("cpu", "memory")
+CPU_WEIGHT = 8
+"""A sandbox's share of the CPU, in ordinary processes: about what a grading's processes would
+weigh without a cgroup (the grader, and the servers of the checks it runs at once), so that it
+gets no less of a busy machine than it would unsandboxed. Sandboxes weigh the same, whatever
+they run."""
 V2_PARENT = "production-fastapi"
 REMOVE_WITHIN = 2.0
 """Seconds for the last processes of a finished sandbox to leave its cgroup."""
@@ -68,7 +73,7 @@ class Cgroups:
         for folder in set(cgroup.folders.values()):
             folder.mkdir()
         try:
-            cgroup.limit_memory(memory_mb, self.v2)
+            cgroup.limit(memory_mb, self.v2)
             yield cgroup
         finally:
             cgroup.remove()
@@ -79,17 +84,21 @@ class Cgroup:
     folders: dict[str, Path]
     """Its folder for each controller (the same one, with v2)."""
 
-    def limit_memory(self, memory_mb: int, v2: bool) -> None:
-        """All its processes' memory together, its tmpfs files included, and no swap beyond."""
-        memory, limit = self.folders["memory"], str(memory_mb * 1024 * 1024)
-        limits = (
-            {"memory.max": limit, "memory.swap.max": "0"}
-            if v2
-            else {"memory.limit_in_bytes": limit, "memory.memsw.limit_in_bytes": limit}
-        )
-        for name, value in limits.items():
-            if (memory / name).exists():  # the swap files exist where swap is accounted for
-                (memory / name).write_text(value)
+    def limit(self, memory_mb: int, v2: bool) -> None:
+        """Its share of the CPU, and all its processes' memory together, its tmpfs files
+        included, with no swap beyond."""
+        memory = str(memory_mb * 1024 * 1024)
+        if v2:
+            cpu = {"cpu.weight": str(100 * CPU_WEIGHT)}
+            limits = {"memory.max": memory, "memory.swap.max": "0"}
+        else:
+            cpu = {"cpu.shares": str(1024 * CPU_WEIGHT)}
+            limits = {"memory.limit_in_bytes": memory, "memory.memsw.limit_in_bytes": memory}
+        for controller, files in (("cpu", cpu), ("memory", limits)):
+            for name, value in files.items():
+                path = self.folders[controller] / name
+                if path.exists():  # the swap files exist where swap is accounted for
+                    path.write_text(value)
 
     def join(self) -> None:
         """Move this process into the cgroup: called in a sandbox's first process, before it

@@ -312,7 +312,8 @@ def test_hostile_submissions_get_nothing_they_did_not_earn(tmp_path, canaries):
     rows = {row["student"]: row for row in csv.DictReader(out.open())}
     results = {name: (tmp_path / "grades" / f"{name}.json").read_text() for name in rows}
     assert not [name for name, text in results.items() if "LEAKED" in text], results
-    assert (rows["ada"]["points"], rows["ada"]["reason"]) == (str(LAB.max_points), "")
+    ada = (rows["ada"]["points"], rows["ada"]["reason"])
+    assert ada == (str(LAB.max_points), ""), results["ada"]
     for name in ["bob", *QUIET]:
         passed = {check.name for check in LAB.checks if rows[name][check.name] == "pass"}
         assert passed <= STARTER_PASSES, results[name]
