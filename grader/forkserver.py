@@ -13,11 +13,8 @@ servers die with it (PDEATHSIG, grader/launch.py).
 
 In class grading's sandbox it runs as the servers' own user (grader/sandbox.py), started with
 `--app-user`: then no server may trace it, read its memory or take its descriptors (the socket to
-the grader, the other servers' status sockets), although they run as the same user; when the
-sandbox's memory runs out, the kernel stops it and its servers first, not the grader; and they
-run at the lowest priority, so that an app that keeps a hundred processes busy cannot starve its
-own grader of the sandbox's share of the CPU (the app gets all it needs while the grader waits
-on it, which is most of the time).
+the grader, the other servers' status sockets), although they run as the same user; and when
+the sandbox's memory runs out, the kernel stops it and its servers first, not the grader.
 """
 
 from __future__ import annotations
@@ -133,7 +130,6 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
     if "--app-user" in sys.argv[2:]:
         Path("/proc/self/oom_score_adj").write_text("1000")  # inherited by its servers
-        os.nice(19)
         launch.set_dumpable(False)  # last: /proc/self is then root's
     control = socket.socket(fileno=int(sys.argv[1]))
     preload(ALWAYS_PRELOADED)

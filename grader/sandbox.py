@@ -40,8 +40,7 @@ user, hence users of a grading's own, and the grader's browser is not bound by i
 /tmp and /dev/shm, and of any file written (RLIMIT_FSIZE); wall-clock time (the batch kills the
 sandbox, and everything in it dies with it). Where there are cgroups (grader/cgroups.py), each
 sandbox also has one share of the CPU, however many processes it runs, and a memory limit for
-all of them together; the app's processes run at the lowest priority within it, and are the
-first the kernel stops when that memory runs out.
+all of them together; the app's processes are the first the kernel stops when it runs out.
 """
 
 from __future__ import annotations
