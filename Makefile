@@ -5,13 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The system's programs the course uses, from Debian's packages: a real browser for Lab 2's CORS
+# check and the site's tests, and bubblewrap, the sandbox class grading puts each submission in.
+SYSTEM_PACKAGES := chromium bubblewrap
+SYSTEM_COMMANDS := chromium bwrap
 
 # CI grades the labs at a smaller time scale: every timing rule stays in force (see grader/scale.py).
 COURSE_TIME_SCALE ?= 0.25
 export COURSE_TIME_SCALE
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve test setup chromium
+.PHONY: serve test setup system-packages
 
 serve: $(INSTALLED)
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
@@ -25,15 +29,17 @@ $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --editable .
-	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
+	@(for command in $(SYSTEM_COMMANDS); do command -v $$command >/dev/null || exit 1; done) \
+		|| $(MAKE) --no-print-directory system-packages
 	touch $@
 
-# A real browser for Lab 2's CORS check and the site's tests: Debian's chromium package, installed
-# where we may (as root, with apt-get: CI does). Elsewhere those checks fall back and say so.
-chromium:
+# Installed where we may (as root, with apt-get: CI does). Elsewhere the browser checks fall back,
+# and class grading asks for the sandbox or for --no-sandbox; each says so.
+system-packages:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
-			|| echo "Note: could not install chromium: browser checks will fall back."; \
+		echo "Installing Debian's $(SYSTEM_PACKAGES)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); } \
+			|| echo "Note: could not install $(SYSTEM_PACKAGES): see the checks' and batch grading's notes."; \
 	else \
-		echo "Note: no chromium. Install it (Debian: sudo apt-get install chromium) for browser checks."; \
+		echo "Note: install $(SYSTEM_PACKAGES) (Debian: sudo apt-get install $(SYSTEM_PACKAGES)): browser checks and sandboxed class grading use them."; \
 	fi

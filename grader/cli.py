@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -10,12 +11,14 @@ from typing import Annotated
 
 import typer
 
-from grader import classroom, nbgrader
+from grader import classroom, nbgrader, sandbox
 from grader.batch import Limits, grade_class, submissions, write_csv
 from grader.manifest import load_course
 
 JOBS = 4 * (os.cpu_count() or 2)
 """Grading mostly waits on the labs' timers: four submissions per core keep the cores busy."""
+SANDBOX_MEMORY_MB = 2048
+"""What a grading takes at most, a browser's included, with room to spare."""
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -37,23 +40,58 @@ def batch(
     ] = None,
     jobs: Annotated[int, typer.Option(help="Submissions graded at once.")] = JOBS,
     timeout: Annotated[float, typer.Option(help="Seconds one submission may take.")] = 180,
-    memory_mb: Annotated[int, typer.Option(help="Memory limit of each process.")] = 4096,
+    memory_mb: Annotated[
+        int, typer.Option(help="Memory each process may write (not reserve).")
+    ] = 4096,
+    processes: Annotated[
+        int, typer.Option(help="Processes and threads a submission may run at once.")
+    ] = Limits.processes,
+    tmp_mb: Annotated[
+        int, typer.Option(help="Size of a sandbox's /tmp, and of the largest file written.")
+    ] = Limits.tmp_mb,
+    sandbox_memory_mb: Annotated[
+        int, typer.Option(help="Memory of all a sandbox's processes together, /tmp included.")
+    ] = SANDBOX_MEMORY_MB,
+    no_sandbox: Annotated[
+        bool, typer.Option("--no-sandbox", help="Run submissions unprotected: trusted code only.")
+    ] = False,
 ) -> None:
-    """Grade every submission in FOLDER in parallel; write a CSV and each student's results."""
+    """Grade every submission in FOLDER in parallel, each in a sandbox of its own (Linux, as
+    root); write a CSV and each student's results."""
     chosen = lab_or_exit(lab)
-    folders = submissions(folder)
+    folders = submissions(folder.absolute())
     if not folders:
         raise typer.BadParameter(f"no folder in {folder} holds an app/ folder", param_hint="FOLDER")
+    if no_sandbox:
+        typer.secho(f"Warning: {sandbox.NOT_PROTECTED}", fg="yellow", err=True)
+    elif why := sandbox.unavailable():
+        typer.secho(
+            f"Cannot grade submissions in a sandbox: {why}.\n"
+            "Only for code you trust, grade without one: --no-sandbox.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(2)
     start = time.perf_counter()
-    limits = Limits(seconds=timeout, memory_mb=memory_mb)
+    limits = Limits(timeout, memory_mb, processes, tmp_mb)
     results_dir = results or out.with_suffix("")
-    graded = asyncio.run(grade_class(chosen, folders, results_dir, limits, jobs))
+    sandboxes = None
+    if not no_sandbox:
+        sandboxes = sandbox.Sandbox(
+            chosen, tmp_mb=tmp_mb, processes=processes, memory_mb=sandbox_memory_mb
+        )
+        if sandboxes.without_cgroups:
+            typer.secho(f"Warning: {sandbox.NO_CGROUPS} ({sandboxes.without_cgroups})", err=True)
+    with sandboxes or contextlib.nullcontext():
+        graded = asyncio.run(grade_class(chosen, folders, results_dir, limits, jobs, sandboxes))
     write_csv(chosen, graded, out)
     minutes = (time.perf_counter() - start) / 60
     scale = os.environ.get("COURSE_TIME_SCALE", "1")
+    protected = "unsandboxed" if no_sandbox else "each in a sandbox"
     typer.echo(
-        f"Graded {len(graded)} submissions of {chosen.heading} in {minutes * 60:.1f} s "
-        f"({len(graded) / minutes:.1f}/min, COURSE_TIME_SCALE {scale}): {out}, {results_dir}/"
+        f"Graded {len(graded)} submissions of {chosen.heading}, {protected}, in "
+        f"{minutes * 60:.1f} s ({len(graded) / minutes:.1f}/min, COURSE_TIME_SCALE {scale}): "
+        f"{out}, {results_dir}/"
     )
 
 

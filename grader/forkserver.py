@@ -10,6 +10,11 @@ once it leads a session of its own, and this process its exit status when it end
 
 It exits when the grader's end of the socket pair closes (the grader ended, even killed), and its
 servers die with it (PDEATHSIG, grader/launch.py).
+
+In class grading's sandbox it runs as the servers' own user (grader/sandbox.py), started with
+`--app-user`: then no server may trace it, read its memory or take its descriptors (the socket to
+the grader, the other servers' status sockets), although they run as the same user; and when
+the sandbox's memory runs out, the kernel stops it and its servers first, not the grader.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, NoReturn
 
 from grader import launch
@@ -99,6 +105,7 @@ def _become_server(
     try:
         os.setsid()  # a session and process group of its own, as for start_new_session
         launch.die_with_parent(parent)
+        launch.set_dumpable(True)  # a process like any other, whatever the fork server is
         os.dup2(output, 1)  # stdin is the fork server's: /dev/null
         os.dup2(output, 2)
         os.close(output)
@@ -121,6 +128,9 @@ def _become_server(
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
+    if "--app-user" in sys.argv[2:]:
+        Path("/proc/self/oom_score_adj").write_text("1000")  # inherited by its servers
+        launch.set_dumpable(False)  # last: /proc/self is then root's
     control = socket.socket(fileno=int(sys.argv[1]))
     preload(ALWAYS_PRELOADED)
     serve(control)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 CLOCK_TURN = signal.SIGUSR2
 """Sent to a server started with the `clock` probe: its clocks reach a whole minute CLOCK_LEAD
 seconds later."""
@@ -40,6 +41,13 @@ def die_with_parent(parent: int) -> None:
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)  # the parent died before prctl took effect
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """Whether other processes of this user may trace this one, read its memory or take its file
+    descriptors (through /proc or pidfd_getfd), as Linux allows by default."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, int(dumpable))
 
 
 def fingerprint(secret: str | None) -> str | None:

@@ -3,6 +3,12 @@
 Forks skip the framework imports every server would otherwise repeat (grader/forkserver.py). They
 need Linux (pidfds, PDEATHSIG); elsewhere, or with GRADER_FORKSERVER=0, each server is spawned as
 `python -m grader.launch`. Both kinds run in a session of their own and die with the grader.
+
+In class grading's sandbox (grader/sandbox.py) servers run as a user of their own, never as the
+grader's: the sandbox starts the fork server as that user and hands it over to the grader
+(HANDED_OVER_FD, HANDED_OVER_PID). The grader then starts every server through it and no other
+way, cannot start another one (it holds no right to change user), and shares each server's
+folder with that user through their common group.
 """
 
 from __future__ import annotations
@@ -14,16 +20,21 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Protocol
 
+from grader.failures import AppDidNotStart
+
 MESSAGE_SIZE = 1 << 20
 WAIT_INTERVAL = 0.02
+HANDED_OVER_FD = "GRADER_FORKSERVER_FD"
+HANDED_OVER_PID = "GRADER_FORKSERVER_PID"
 
 
 class ServerProcess(Protocol):
@@ -40,11 +51,21 @@ class ServerProcess(Protocol):
 
 
 async def start_process(
-    arguments: list[str], *, cwd: Path, env: Mapping[str, str], preload: Collection[str] = ()
+    arguments: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    preload: Collection[str] = (),
+    folder: Path | None = None,
 ) -> ServerProcess:
     """A server running `uvicorn ARGUMENTS` from `cwd` with exactly `env` as its environment,
-    everything it prints in its `stdout`; `preload` names modules a fork server imports first."""
-    if sys.platform == "linux" and os.environ.get("GRADER_FORKSERVER") != "0":
+    everything it prints in its `stdout`; `preload` names modules a fork server imports first.
+    `folder` is the server's own (its copy of the lab, what it writes): where servers run as a
+    user of their own, that user is given the same access to it as the grader."""
+    handed_over = HANDED_OVER_FD in os.environ
+    if handed_over and folder is not None:
+        _share_with_group(folder)
+    if handed_over or (sys.platform == "linux" and os.environ.get("GRADER_FORKSERVER") != "0"):
         return await fork_server().fork(arguments, cwd=cwd, env=env, preload=preload)
     return subprocess.Popen(
         [sys.executable, "-m", "grader.launch", *arguments],
@@ -56,6 +77,16 @@ async def start_process(
         text=True,
         start_new_session=True,
     )
+
+
+def _share_with_group(folder: Path) -> None:
+    """Give the group what the owner may do, throughout `folder`: the sandbox's servers run as a
+    user of the grader's group (temporary folders are made for their owner alone)."""
+    for directory, _, files in os.walk(folder):
+        for path in [directory, *(os.path.join(directory, name) for name in files)]:
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISLNK(mode):
+                os.chmod(path, stat.S_IMODE(mode) | (mode & 0o700) >> 3)
 
 
 class ForkedServer:
@@ -92,24 +123,84 @@ class ForkedServer:
                 os.kill(self.pid, signum)
 
 
-class ForkServer:
-    """The grader's end of its fork server."""
+class InheritedChild:
+    """A child process this one inherited with its program, as the sandbox's first process
+    becomes the grader (exec): what ForkServer uses of a Popen, for it."""
 
-    def __init__(self) -> None:
-        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        while (status := self.poll()) is None:
+            time.sleep(WAIT_INTERVAL)
+        return status
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+
+class ForkServer:
+    """The grader's end of its fork server: one it started, or one the sandbox handed over."""
+
+    def __init__(
+        self,
+        control: socket.socket,
+        process: subprocess.Popen[bytes] | InheritedChild,
+        *,
+        handed_over: bool = False,
+    ) -> None:
+        self._control = control
+        self.process = process
+        self.handed_over = handed_over
+        """Started as another user, by the sandbox: this grader cannot start another one."""
+        atexit.register(self.stop)
+
+    @classmethod
+    def start(cls, *, as_user: Sequence[str] = (), umask: int = -1) -> ForkServer:
+        """A fork server, a child of this process, with `umask` for it and its servers if one is
+        given. `as_user`, a command that runs another as another user (setpriv, in class
+        grading's sandbox), runs it as the app's own user: then none of the servers it starts,
+        as the same user, may trace it (see grader/forkserver.py)."""
+        control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [*as_user, sys.executable, "-m", "grader.forkserver", str(theirs.fileno())]
         with theirs:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "grader.forkserver", str(theirs.fileno())],
+            process = subprocess.Popen(
+                [*command, "--app-user"] if as_user else command,
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", "GRADER_PARENT_PID": str(os.getpid())},
+                umask=umask,
             )
-        atexit.register(self.stop)
+        return cls(control, process)
+
+    def hand_over(self) -> dict[str, str]:
+        """What a program this process becomes (exec) finds in its environment to use this fork
+        server as its own, which stays a child of it."""
+        os.set_inheritable(self._control.fileno(), True)
+        return {HANDED_OVER_FD: str(self._control.fileno()), HANDED_OVER_PID: str(self.process.pid)}
+
+    @classmethod
+    def take_over(cls) -> ForkServer:
+        """The fork server handed over to this process by the one it was before (exec)."""
+        control = socket.socket(fileno=int(os.environ[HANDED_OVER_FD]))
+        os.set_inheritable(control.fileno(), False)
+        process = InheritedChild(int(os.environ[HANDED_OVER_PID]))
+        return cls(control, process, handed_over=True)
 
     def stop(self) -> None:
-        """Stop it now, not once it notices the grader has gone: it may be busy importing."""
+        """Stop it now, not once it notices the grader has gone: it may be busy importing (or
+        stopped, by a server of its own user); its servers die with it."""
         self._control.close()
-        self.process.terminate()
+        self.process.kill()
         self.process.wait()
 
     async def fork(
@@ -123,20 +214,33 @@ class ForkServer:
         request = {"arguments": arguments, "cwd": str(cwd), "env": dict(env), "preload": [*preload]}
         status, status_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         output, output_theirs = os.pipe()
-        try:
-            message = json.dumps(request).encode()
-            socket.send_fds(self._control, [message], [status_theirs.fileno(), output_theirs])
-        finally:
-            status_theirs.close()
-            os.close(output_theirs)
         stdout = open(output, encoding="utf-8", errors="replace")  # noqa: SIM115 (the server's)
-        status.setblocking(False)
-        started = await asyncio.get_running_loop().sock_recv(status, MESSAGE_SIZE)
+        try:
+            try:
+                message = json.dumps(request).encode()
+                socket.send_fds(self._control, [message], [status_theirs.fileno(), output_theirs])
+            finally:
+                status_theirs.close()
+                os.close(output_theirs)
+            status.setblocking(False)
+            started = await asyncio.get_running_loop().sock_recv(status, MESSAGE_SIZE)
+        except BrokenPipeError:  # the fork server has ended
+            started = b""
         if not started:  # the fork server could not fork, or ended
             stdout.close()
             status.close()
-            raise RuntimeError("The grader's fork server could not start a server")
+            raise self._could_not_start()
         return ForkedServer(json.loads(started)["pid"], status, stdout)
+
+    def _could_not_start(self) -> Exception:
+        if self.handed_over:  # only the app's own code, as its user, can end it
+            return AppDidNotStart(
+                "Your app's server could not be started: the process that starts servers (as "
+                "your app's user) had ended or could not fork. Does your app stop processes it "
+                "did not start, or start too many?",
+                output=[],
+            )
+        return RuntimeError("The grader's fork server could not start a server")
 
 
 _fork_server: ForkServer | None = None
@@ -144,9 +248,14 @@ _starting = threading.Lock()
 
 
 def fork_server() -> ForkServer:
-    """This grader's fork server, started on first use (again if it has stopped)."""
+    """This grader's fork server: the one handed over, else one started on first use (again if it
+    has stopped)."""
     global _fork_server
     with _starting:
-        if _fork_server is None or _fork_server.process.poll() is not None:
-            _fork_server = ForkServer()
+        if _fork_server is None and HANDED_OVER_FD in os.environ:
+            _fork_server = ForkServer.take_over()
+        elif _fork_server is None or (
+            not _fork_server.handed_over and _fork_server.process.poll() is not None
+        ):
+            _fork_server = ForkServer.start()
     return _fork_server

@@ -298,7 +298,9 @@ async def start_server(
         arguments = [
             app, "--host", HOST, "--port", "0", "--no-proxy-headers", "--app-dir", str(workdir),
         ]  # fmt: skip
-        process = await start_process(arguments, cwd=cwd, env=server_env, preload=preload)
+        process = await start_process(
+            arguments, cwd=cwd, env=server_env, preload=preload, folder=sandbox
+        )
     except BaseException:
         shutil.rmtree(sandbox, ignore_errors=True)
         raise

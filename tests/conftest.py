@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,23 +118,33 @@ def submission(tmp_path: Path):
     return make
 
 
-def processes_under(folder: Path, grace: float = 5.0) -> list[str]:
-    """Command lines of processes that mention `folder` in their command line or environment
-    (servers' sandboxes live there, TMPDIR names it) and are still running after `grace` s: a
-    server killed with its grader takes a moment to go. A forked server shows the command line
-    and environment of the fork server it came from."""
-    deadline = time.monotonic() + grace
-    mention = str(folder).encode()
-    while True:
-        found = []
-        for process in Path("/proc").glob("[0-9]*"):
-            try:
-                command = (process / "cmdline").read_bytes()
-                environment = (process / "environ").read_bytes()
-            except OSError:
-                continue  # gone, or not ours to read
-            if mention in command or mention in environment:
-                found.append(command.replace(b"\0", b" ").decode())
-        if not found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+@dataclass(frozen=True)
+class Reaped:
+    returncode: int
+    output: str
+    left_running: list[str]
+    """Command lines of the processes it started that were still running after it ended."""
+
+
+def run_reaped(
+    command: list[str], *, interrupt_once: Callable[[], bool] | None = None, **options: Any
+) -> Reaped:
+    """Run `command` (with Popen's `options`) under tests/reaper.py, which catches any process it
+    leaves behind, however detached; Ctrl-C it once `interrupt_once()` is true, if given."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "left.json"
+        reaper = subprocess.Popen(
+            [sys.executable, "-m", "tests.reaper", str(report), *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            **options,
+        )
+        if interrupt_once is not None:
+            while reaper.poll() is None and not interrupt_once():
+                time.sleep(0.1)
+            os.killpg(reaper.pid, signal.SIGINT)
+        output, _ = reaper.communicate()
+        left = json.loads(report.read_text()) if report.exists() else ["(the reaper failed)"]
+    return Reaped(reaper.returncode, output, left)

@@ -1,22 +1,25 @@
-"""Batch grading a class: every submission graded, the broken ones 0 with the reason."""
+"""Batch grading a class: every submission graded, the broken ones 0 with the reason.
+
+Each submission in a sandbox of its own where there can be one (Linux, as root: CI), as the batch
+command does by default; tests/test_sandbox.py grades hostile ones.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import os
 import shutil
-import subprocess
 import sys
 
-from grader.batch import Limits, grade_submission
+from grader import sandbox
 from grader.manifest import ROOT, load_course
-from tests.conftest import processes_under
+from tests.conftest import run_reaped
 from tests.labcases import Edit
 
 LAB = load_course().lab("lab3")
 AFTER_SETTINGS = "settings = get_settings()\n"
+WHERE = [] if sandbox.unavailable() is None else ["--no-sandbox"]
 
 
 def broken(code: str) -> list[Edit]:
@@ -30,15 +33,16 @@ def test_batch_grades_a_mixed_class(tmp_path, submission):
     submission(LAB, broken("raise RuntimeError('not finished')\n"), "class/cy")
     submission(LAB, broken("while True:\n    pass\n"), "class/dee")
     submission(LAB, broken("cache = bytearray(8 * 1024**3)\n"), "class/eve")
-    sandboxes = tmp_path / "sandboxes"
-    sandboxes.mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     out = tmp_path / "grades.csv"
-    batch = subprocess.run(
+    batch = run_reaped(
         [sys.executable, "-m", "grader", "batch", str(students), "--lab", LAB.id,
-         "--out", str(out), "--jobs", "5", "--memory-mb", "4096"],
-        cwd=ROOT, env={**os.environ, "TMPDIR": str(sandboxes)}, capture_output=True, text=True,
+         "--out", str(out), "--jobs", "5", "--memory-mb", "4096", *WHERE],
+        cwd=ROOT, env={**os.environ, "TMPDIR": str(scratch)},
     )  # fmt: skip
-    assert batch.returncode == 0, batch.stdout + batch.stderr
+    assert batch.returncode == 0, batch.output
+    assert ("each in a sandbox" in batch.output) == (not WHERE)
     rows = {row["student"]: row for row in csv.DictReader(out.open())}
     assert sorted(rows) == ["ada", "bob", "cy", "dee", "eve"]
     ada = (tmp_path / "grades" / "ada.json").read_text()
@@ -51,14 +55,36 @@ def test_batch_grades_a_mixed_class(tmp_path, submission):
     for student, row in rows.items():
         results = json.loads((tmp_path / "grades" / f"{student}.json").read_text())
         assert results["points"] == int(row["points"])
-    assert not processes_under(sandboxes)
+    assert not batch.left_running
+    assert not list(scratch.iterdir()), "the batch left its scratch folder behind"
 
 
-def test_wall_clock_limit_stops_a_grading_and_its_servers(tmp_path, monkeypatch):
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    results = tmp_path / "results.json"
-    limits = Limits(seconds=1.5, memory_mb=4096)
-    graded = asyncio.run(grade_submission(LAB, LAB.solution, results, limits))
-    assert (graded.points, graded.reason) == (0, "stopped after 1.5 s")
-    assert json.loads(results.read_text())["status"] == "error"
-    assert not processes_under(tmp_path)
+def test_wall_clock_limit_stops_a_grading_and_everything_it_started(tmp_path, submission):
+    submission(LAB, broken("import time\nwhile True:\n    time.sleep(0.1)\n"), "class/ann")
+    out = tmp_path / "grades.csv"
+    batch = run_reaped(
+        [sys.executable, "-m", "grader", "batch", str(tmp_path / "class"), "--lab", LAB.id,
+         "--out", str(out), "--timeout", "3", *WHERE],
+        cwd=ROOT,
+    )  # fmt: skip
+    assert batch.returncode == 0, batch.output
+    (row,) = csv.DictReader(out.open())
+    assert (row["points"], row["reason"]) == ("0", "stopped after 3 s")
+    assert json.loads((tmp_path / "grades" / "ann.json").read_text())["status"] == "error"
+    assert not batch.left_running
+
+
+def test_an_interrupted_batch_leaves_nothing_behind(tmp_path, submission):
+    submission(LAB, broken("import time\ntime.sleep(60)\n"), "class/ann")  # a slow start-up
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    batch = run_reaped(
+        [sys.executable, "-m", "grader", "batch", str(tmp_path / "class"), "--lab", LAB.id,
+         "--out", str(tmp_path / "grades.csv"), *WHERE],
+        cwd=ROOT, env={**os.environ, "TMPDIR": str(scratch)},
+        interrupt_once=lambda: any(scratch.rglob("app")),  # a copy to grade: under way
+    )  # fmt: skip
+    assert batch.returncode == 130, batch.output
+    assert not batch.left_running
+    if not WHERE:  # unsandboxed, a grader stopped dead leaves its servers' copies in TMPDIR
+        assert not list(scratch.iterdir()), "the batch left its scratch folder behind"
