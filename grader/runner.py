@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,15 @@ class LabContext:
         finally:
             self.servers.remove(server)
             await server.stop()
+
+    @contextmanager
+    def folder(self) -> Iterator[Path]:
+        """A folder for files the app writes and the check reads back (a database, say), gone
+        when the block ends. The app may write into it even where it runs as a user of its own
+        (class grading's sandbox), a member of the grader's group."""
+        with tempfile.TemporaryDirectory(prefix=f"grader-{self.lab.id}-") as folder:
+            os.chmod(folder, 0o770)
+            yield Path(folder)
 
     def record_timing(self, label: str, seconds: float) -> None:
         """A figure for the lab summary's timing table."""

@@ -300,14 +300,15 @@ class Sandbox:
             binds.append(("--ro-bind", *submission))
         parents = sorted({parent for *_, to in binds for parent in to.parents} - {Path("/")})
         mb = 1024 * 1024
+        # The tmpfs first, the binds over them: a course checked out under /tmp stays visible.
         return [
             *links,
-            *(option for parent in parents for option in ("--perms", "0755", "--dir", str(parent))),
-            *(str(option) for bind in binds for option in bind),
             "--proc", "/proc",
             "--dev", "/dev",
             "--perms", "1777", "--size", str(min(SHM_MB, self.tmp_mb) * mb), "--tmpfs", "/dev/shm",
             "--perms", "1777", "--size", str(self.tmp_mb * mb), "--tmpfs", "/tmp",
+            *(option for parent in parents for option in ("--perms", "0755", "--dir", str(parent))),
+            *(str(option) for bind in binds for option in bind),
         ]  # fmt: skip
 
     def _etc(self, grader_user: int, app_user: int) -> dict[str, Path]:

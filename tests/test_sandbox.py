@@ -211,9 +211,16 @@ with open("/tmp/filler", "wb") as _file:
 """
 QUIET = ["cheater", "vandal", "snoop", "daemon"]
 """Hostile submissions whose attacks fail without a trace: graded as the starter they are."""
-STARTER_PASSES = {"test_slow_sync_blocks", "test_task_finishes_in_the_background"}
-"""All Lab 3's starter can earn: the blocking mistake it shows, and its task that ends. (On a
-very busy machine a timing check can fail it, never pass it.)"""
+STARTER_PASSES = {
+    "test_slow_sync_blocks",
+    "test_slow_async_waits_without_a_thread",
+    "test_task_finishes_in_the_background",
+    "test_shutdown_waits_for_the_task",
+}
+"""All Lab 3's starter can earn: the blocking mistake it shows, a /slow-async that waits on no
+worker thread (it blocks the event loop instead: another check's business), and work that ends
+and is not lost, since it runs before the answer. (On a very busy machine a timing check can
+fail it, never pass it.)"""
 
 
 def starter_with(folder: Path, code: str) -> Path:

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import sqlite3
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -57,8 +56,8 @@ async def app_with_database(
 ) -> AsyncIterator[tuple[LabServer, httpx.AsyncClient, Path]]:
     """A server of the app, a client for it, and the database file it keeps (DATABASE_PATH), in
     a folder of the grader's, gone when the block ends."""
-    with tempfile.TemporaryDirectory(prefix="grader-lab5-") as folder:
-        database = Path(folder) / "lab5.db"
+    with lab.folder() as folder:
+        database = folder / "lab5.db"
         async with lab.server(settings(database, **changed)) as server, server.client() as client:
             yield server, client, database
 
@@ -487,8 +486,8 @@ async def test_401_asks_for_a_bearer_token(lab: LabContext):
 async def test_short_jwt_secret_stops_startup(lab: LabContext):
     short = "eight-ch"
     what = f"nothing: the app was started with JWT_SECRET={short!r} (8 characters)"
-    with tempfile.TemporaryDirectory(prefix="grader-lab5-") as folder:
-        database = Path(folder) / "lab5.db"
+    with lab.folder() as folder:
+        database = folder / "lab5.db"
         try:
             async with lab.server(settings(database, JWT_SECRET=short)) as server:
                 async with server.client() as client:
