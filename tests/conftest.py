@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 
 from grader.browser import chromium_path
 from grader.manifest import ROOT, Lab
-from tests.labcases import Edit
+from tests.labcases import Edit, edits_of
 
 
 @dataclass(frozen=True)
@@ -79,26 +80,44 @@ class Grading:
         return {check for check, status in self.statuses.items() if status != "pass"}
 
 
+def run_grading(
+    lab: Lab, results: Path, *options: str, env: dict[str, str] | None = None
+) -> Grading:
+    """`pytest labs/LAB *options` in a process of its own, as a learner runs it; its results."""
+    command = [sys.executable, "-m", "pytest", f"labs/{lab.id}", "-p", "no:cacheprovider"]
+    process = subprocess.Popen(
+        [*command, "--results", str(results), *options],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output, _ = process.communicate(timeout=300)
+    loaded = json.loads(results.read_text()) if results.exists() else None
+    return Grading(process.pid, process.returncode, output, loaded)
+
+
 @pytest.fixture
 def grade(tmp_path_factory: pytest.TempPathFactory):
     """`grade(lab, *pytest_options)`: run `pytest labs/LAB` and read its results file."""
 
     def run(lab: Lab, *options: str, env: dict[str, str] | None = None) -> Grading:
         results = tmp_path_factory.mktemp("grades") / f"{lab.id}.json"
-        command = [sys.executable, "-m", "pytest", f"labs/{lab.id}", "-p", "no:cacheprovider"]
-        process = subprocess.Popen(
-            [*command, "--results", str(results), *options],
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        output, _ = process.communicate(timeout=300)
-        loaded = json.loads(results.read_text()) if results.exists() else None
-        return Grading(process.pid, process.returncode, output, loaded)
+        return run_grading(lab, results, *options, env=env)
 
     return run
+
+
+def make_submission(lab: Lab, edits: list[Edit], folder: Path) -> Path:
+    """A copy of the solution at `folder`, each edit applied exactly once."""
+    shutil.copytree(lab.solution, folder)
+    for edit in edits:
+        path = folder / edit.file
+        text = path.read_text()
+        assert text.count(edit.replace) == 1, f"{edit.replace!r} is not once in {edit.file}"
+        path.write_text(text.replace(edit.replace, edit.with_))
+    return folder
 
 
 @pytest.fixture
@@ -106,16 +125,43 @@ def submission(tmp_path: Path):
     """`submission(lab, edits, name)`: a copy of the solution, each edit applied exactly once."""
 
     def make(lab: Lab, edits: list[Edit], name: str = "submission") -> Path:
-        folder = tmp_path / name
-        shutil.copytree(lab.solution, folder)
-        for edit in edits:
-            path = folder / edit.file
-            text = path.read_text()
-            assert text.count(edit.replace) == 1, f"{edit.replace!r} is not once in {edit.file}"
-            path.write_text(text.replace(edit.replace, edit.with_))
-        return folder
+        return make_submission(lab, edits, tmp_path / name)
 
     return make
+
+
+CASE_KINDS = ("mutant", "mistake", "variant")
+CASE_JOBS = int(os.environ.get("COURSE_TEST_JOBS", "3"))
+"""Cases graded at once. Each lab holds its correct answers to their timing rules under two busy
+CPU loops, so a few gradings side by side on two cores leave every verdict as it would be alone."""
+
+
+@pytest.fixture(scope="session")
+def case_gradings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Every selected mutant, mistake and variant (tests/labs/LAB.toml) graded ahead of the tests
+    that judge them, CASE_JOBS at a time: each is a whole grading, seconds of mostly waiting."""
+    wanted = {
+        item.nodeid: item.callspec.params
+        for item in request.session.items
+        if "case_grading" in getattr(item, "fixturenames", ())
+    }
+
+    def grade_case(params: dict[str, Any]) -> Grading:
+        lab = params["lab"]
+        case = next(params[kind] for kind in CASE_KINDS if kind in params)
+        folder = tmp_path_factory.mktemp("case")
+        copy = make_submission(lab, edits_of(case), folder / "submission")
+        return run_grading(lab, folder / "results.json", "--submission", str(copy))
+
+    with ThreadPoolExecutor(CASE_JOBS) as pool:
+        futures = {nodeid: pool.submit(grade_case, params) for nodeid, params in wanted.items()}
+        return {nodeid: future.result() for nodeid, future in futures.items()}
+
+
+@pytest.fixture
+def case_grading(request: pytest.FixtureRequest, case_gradings: dict[str, Grading]) -> Grading:
+    """The grading of this test's case: a submission of the solution with the case's edits."""
+    return case_gradings[request.node.nodeid]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import ast
 import pytest
 
 from grader.manifest import ROOT, load_course
-from tests.labcases import edits_of, load_cases
+from tests.labcases import load_cases
 
 LABS = load_course().labs
 TITLE_WIDTH = 70
@@ -94,9 +94,9 @@ def test_solution_gets_full_marks(lab, forkserver, grade):
 
 
 @pytest.mark.parametrize(("lab", "mutant"), cases("mutants"))
-def test_mutant_fails_only_its_check(lab, mutant, grade, submission):
+def test_mutant_fails_only_its_check(lab, mutant, case_grading):
     """And the learner reads, under that check, what `says` names: the mistake made."""
-    grading = grade(lab, "--submission", str(submission(lab, edits_of(mutant))))
+    grading = case_grading
     assert grading.failed == {mutant["check"]}, f"{mutant['why']}\n{grading.output}"
     assert grading.statuses[mutant["check"]] == "fail", grading.output
     result = next(test for test in grading.results["tests"] if test["test_code"] == mutant["check"])
@@ -106,9 +106,9 @@ def test_mutant_fails_only_its_check(lab, mutant, grade, submission):
 
 
 @pytest.mark.parametrize(("lab", "mistake"), cases("mistakes"))
-def test_mistake_fails_its_checks_each_naming_it(lab, mistake, grade, submission):
+def test_mistake_fails_its_checks_each_naming_it(lab, mistake, case_grading):
     """A mistake that breaks what several checks depend on: each of them says what it is."""
-    grading = grade(lab, "--submission", str(submission(lab, edits_of(mistake))))
+    grading = case_grading
     assert grading.failed == set(mistake["checks"]), f"{mistake['why']}\n{grading.output}"
     for result in grading.results["tests"]:
         if result["status"] == "pass":
@@ -119,8 +119,8 @@ def test_mistake_fails_its_checks_each_naming_it(lab, mistake, grade, submission
 
 
 @pytest.mark.parametrize(("lab", "variant"), cases("variants"))
-def test_variant_gets_full_marks(lab, variant, grade, submission):
-    grading = grade(lab, "--submission", str(submission(lab, edits_of(variant))))
+def test_variant_gets_full_marks(lab, variant, case_grading):
+    grading = case_grading
     assert grading.exit_code == 0, grading.output
     assert grading.results["points"] == lab.max_points, grading.output
 
