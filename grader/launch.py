@@ -10,7 +10,10 @@ before uvicorn imports the app:
   a worker thread from an asyncio.sleep rewrite); `anthropic` records each AsyncAnthropic client
   created, with a fingerprint of its key, and each one closed (how Lab 1 counts clients); `clock`
   shifts time.time and time.monotonic on request so that a minute turns soon (how Lab 2 tells a
-  rate limit over any 60 seconds from a window that resets on the clock's minutes).
+  rate limit over any 60 seconds from a window that resets on the clock's minutes); `stdout`
+  marks each line written through `sys.stdout` with STDOUT_MARK, so that the one output a grader
+  reads still tells the app's stdout from its stderr (how Lab 8 finds the lines its log checks
+  judge: logs on stdout, uvicorn's own messages and tracebacks on stderr).
 """
 
 import asyncio
@@ -18,6 +21,7 @@ import ctypes
 import faulthandler
 import functools
 import hashlib
+import io
 import json
 import os
 import signal
@@ -32,6 +36,9 @@ CLOCK_TURN = signal.SIGUSR2
 """Sent to a server started with the `clock` probe: its clocks reach a whole minute CLOCK_LEAD
 seconds later."""
 CLOCK_LEAD = 1.0
+STDOUT_MARK = "\x1e"
+"""Starts every line the `stdout` probe lets through: ASCII's record separator, which no log line
+contains."""
 
 
 def die_with_parent(parent: int) -> None:
@@ -111,10 +118,47 @@ def probe_clock(record: Callable[[dict[str, object]], None]) -> None:
     time.monotonic_ns = lambda: real_monotonic_ns() + int(shift["monotonic"] * 1e9)
 
 
+class MarkedLines(io.TextIOBase):
+    """A text stream that writes through to `stream`, each line started with STDOUT_MARK."""
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self._stream = stream
+        self._line_start = True
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            marked = []
+            for index, piece in enumerate(text.split("\n")):
+                if index:
+                    marked.append("\n")
+                    self._line_start = True
+                if piece:
+                    marked.append(STDOUT_MARK + piece if self._line_start else piece)
+                    self._line_start = False
+            self._stream.write("".join(marked))
+            self._stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> object:  # fileno, isatty, encoding, buffer...
+        return getattr(self._stream, name)
+
+
+def probe_stdout(record: Callable[[dict[str, object]], None]) -> None:
+    sys.stdout = MarkedLines(sys.stdout)
+
+
 PROBES = {
     "time.sleep": probe_time_sleep,
     "anthropic": probe_anthropic,
     "clock": probe_clock,
+    "stdout": probe_stdout,
 }
 
 

@@ -27,6 +27,7 @@ import httpx
 
 from grader.apptrace import THREAD, busy_frames, crash_location
 from grader.failures import AppDidNotStart
+from grader.launch import STDOUT_MARK
 from grader.processes import ServerProcess, start_process
 from grader.reproduce import Launch
 
@@ -85,11 +86,14 @@ def cpu_and_sleep(pid: int) -> tuple[float, bool]:
 class ServerOutput:
     """Everything the server prints (stdout and stderr), read by a thread as it comes.
 
-    Sandbox paths are shown as the learner's own (`labs/lab3/app/main.py`).
+    Sandbox paths are shown as the learner's own (`labs/lab3/app/main.py`). A server started with
+    the `stdout` probe marks the lines it writes to stdout (grader/launch.py): they are kept in
+    `stdout` as well, unmarked.
     """
 
     def __init__(self, stream: IO[str], sandbox: Path, shown_as: str) -> None:
         self.lines: list[str] = []
+        self.stdout: list[str] = []
         self.port: int | None = None
         self.closed = False
         self._sandbox = str(sandbox)
@@ -101,6 +105,9 @@ class ServerOutput:
         with stream:
             for raw in stream:
                 line = raw.rstrip("\n").replace(self._sandbox, self._shown_as)
+                if line.startswith(STDOUT_MARK):
+                    line = line.removeprefix(STDOUT_MARK)
+                    self.stdout.append(line)
                 self.lines.append(line)
                 if self.port is None and (match := RUNNING.search(line)):
                     self.port = int(match[1])

@@ -1,0 +1,7 @@
+from pydantic import BaseModel
+
+
+class Item(BaseModel):
+    item_id: int
+    in_stock: int
+    price: float

@@ -1,0 +1,18 @@
+"""/items: an item's stock, from the inventory service, and its price."""
+
+import asyncio
+
+from fastapi import APIRouter
+
+from app.dependencies import ClientDep, SettingsDep
+from app.models.items import Item
+from app.services import inventory, pricing
+
+router = APIRouter(prefix="/items", tags=["items"])
+
+
+@router.get("/{item_id}")
+async def get_item(item_id: int, client: ClientDep, settings: SettingsDep) -> Item:
+    in_stock = await inventory.stock_of(client, settings.inventory_url, item_id)
+    price = await asyncio.to_thread(pricing.compute_price, item_id, in_stock)
+    return Item(item_id=item_id, in_stock=in_stock, price=price)
