@@ -48,6 +48,8 @@ ADDED_IN = [
     ("uvicorn", "0.29.0", r"exit status 143|re-raises the SIGTERM", "re-raising SIGTERM on exit"),
     ("asgi-lifespan", "2.1.0", r"\bLifespanManager\b", "LifespanManager passing lifespan state"),
     ("pyjwt", "2.11.0", r"\bInsecureKeyLengthWarning\b", "the warning for short HMAC keys"),
+    ("fastapi", "0.142.0", r"\btelemetry=", "FastAPI(telemetry=...), its native telemetry"),
+    ("stamina", "25.2.0", r"\bbackoff hook\b", "a backoff hook returning the pause itself"),
 ]  # fmt: skip
 
 
