@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,20 +131,30 @@ def submission(tmp_path: Path):
 
 
 CASE_KINDS = ("mutant", "mistake", "variant")
-CASE_JOBS = int(os.environ.get("COURSE_TEST_JOBS", "3"))
-"""Cases graded at once. Each lab holds its correct answers to their timing rules under two busy
-CPU loops, so a few gradings side by side on two cores leave every verdict as it would be alone."""
+JOBS = int(os.environ.get("COURSE_TEST_JOBS", "3"))
+"""Gradings run at once by the tests that run many. Each lab holds its correct answers to their
+timing rules under two busy CPU loops, so a few gradings side by side on two cores leave every
+verdict as it would be alone."""
+
+
+def ahead_of_time(
+    request: pytest.FixtureRequest, fixture: str, work: Callable[[dict[str, Any]], Any]
+) -> dict[str, Future]:
+    """`work(params)` for each selected test that uses `fixture`, JOBS at a time, before any of
+    them runs: by test id, the future of each (its result, or the exception it raised)."""
+    wanted = {
+        item.nodeid: item.callspec.params
+        for item in request.session.items
+        if fixture in getattr(item, "fixturenames", ())
+    }
+    with ThreadPoolExecutor(JOBS) as pool:
+        return {nodeid: pool.submit(work, params) for nodeid, params in wanted.items()}
 
 
 @pytest.fixture(scope="session")
 def case_gradings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Every selected mutant, mistake and variant (tests/labs/LAB.toml) graded ahead of the tests
-    that judge them, CASE_JOBS at a time: each is a whole grading, seconds of mostly waiting."""
-    wanted = {
-        item.nodeid: item.callspec.params
-        for item in request.session.items
-        if "case_grading" in getattr(item, "fixturenames", ())
-    }
+    """Every selected mutant, mistake and variant (tests/labs/LAB.toml), graded ahead of the tests
+    that judge them: each is a whole grading, seconds of mostly waiting."""
 
     def grade_case(params: dict[str, Any]) -> Grading:
         lab = params["lab"]
@@ -153,15 +163,13 @@ def case_gradings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         copy = make_submission(lab, edits_of(case), folder / "submission")
         return run_grading(lab, folder / "results.json", "--submission", str(copy))
 
-    with ThreadPoolExecutor(CASE_JOBS) as pool:
-        futures = {nodeid: pool.submit(grade_case, params) for nodeid, params in wanted.items()}
-        return {nodeid: future.result() for nodeid, future in futures.items()}
+    return ahead_of_time(request, "case_grading", grade_case)
 
 
 @pytest.fixture
-def case_grading(request: pytest.FixtureRequest, case_gradings: dict[str, Grading]) -> Grading:
+def case_grading(request: pytest.FixtureRequest, case_gradings: dict[str, Future]) -> Grading:
     """The grading of this test's case: a submission of the solution with the case's edits."""
-    return case_gradings[request.node.nodeid]
+    return case_gradings[request.node.nodeid].result()
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,13 @@ each variant is another right answer the lesson allows, which every check must a
 from __future__ import annotations
 
 import ast
+from concurrent.futures import Future
+from typing import Any
 
 import pytest
 
 from grader.manifest import ROOT, load_course
+from tests.conftest import Grading, ahead_of_time, run_grading
 from tests.labcases import load_cases
 
 LABS = load_course().labs
@@ -71,9 +74,29 @@ def test_solution_mirrors_the_starter_file_for_file(lab):
     ]
 
 
+@pytest.fixture(scope="session")
+def lab_gradings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Each selected lab's starter, and its solution on forked and spawned servers, graded ahead
+    of the tests that judge them."""
+
+    def grade(params: dict[str, Any]) -> Grading:
+        results = tmp_path_factory.mktemp("grades") / "results.json"
+        if "forkserver" not in params:
+            return run_grading(params["lab"], results)
+        env = {"GRADER_FORKSERVER": params["forkserver"]}
+        return run_grading(params["lab"], results, "--solution", env=env)
+
+    return ahead_of_time(request, "lab_grading", grade)
+
+
+@pytest.fixture
+def lab_grading(request: pytest.FixtureRequest, lab_gradings: dict[str, Future]) -> Grading:
+    return lab_gradings[request.node.nodeid].result()
+
+
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
-def test_untouched_starter_fails_cleanly(lab, grade):
-    grading = grade(lab)
+def test_untouched_starter_fails_cleanly(lab, lab_grading):
+    grading = lab_grading
     assert grading.exit_code == 1, grading.output
     assert grading.results is not None, grading.output
     assert set(grading.statuses) == {check.name for check in lab.checks}
@@ -85,9 +108,9 @@ def test_untouched_starter_fails_cleanly(lab, grade):
 
 @pytest.mark.parametrize("forkserver", ["1", "0"], ids=["forked", "spawned"])
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
-def test_solution_gets_full_marks(lab, forkserver, grade):
+def test_solution_gets_full_marks(lab, forkserver, lab_grading):
     """On servers forked (Linux) and spawned (elsewhere: grader/processes.py) alike."""
-    grading = grade(lab, "--solution", env={"GRADER_FORKSERVER": forkserver})
+    grading = lab_grading
     assert grading.exit_code == 0, grading.output
     assert grading.results["points"] == lab.max_points, grading.output
     assert f"{lab.heading}: {lab.max_points}/{lab.max_points}" in grading.output

@@ -6,35 +6,43 @@ import csv
 import shutil
 import subprocess
 import sys
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 
-from grader.manifest import load_course
+from grader.manifest import Lab, load_course
 from grader.nbgrader import tool_env
+from tests.conftest import ahead_of_time, run_grading
 
 LABS = load_course().labs
 
 
-@pytest.fixture
-def nbgrader_env(tmp_path: Path) -> dict[str, str]:
-    """Jupyter's state in a scratch folder, and this Python's tools (nbgrader runs alembic)."""
+@dataclass(frozen=True)
+class RoundTrip:
+    scores: dict[str, float]
+    """grades.csv: each student's score."""
+    starter_points: int
+    """What the grader itself gives the starter."""
+    solution_notebook: nbformat.NotebookNode
+    """The solution student's notebook, autograded."""
+
+
+def round_trip(lab: Lab, folder: Path) -> RoundTrip:
+    """Generate the lab's assignment, submit the starter and the solution as two students,
+    autograde and export, with Jupyter's state in `folder`."""
+    course = folder / "course"
     jupyter = {
-        name: str(tmp_path / name.lower())
+        name: str(folder / name.lower())
         for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
     }
-    return {**tool_env(), **jupyter}
-
-
-@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
-def test_round_trip_scores_solution_full_and_starter_as_the_grader_does(
-    lab, tmp_path, nbgrader_env, grade
-):
-    course = tmp_path / "course"
+    env = {**tool_env(), **jupyter}  # nbgrader runs alembic, from this Python's bin/
 
     def run(*command: str) -> None:
-        done = subprocess.run(command, cwd=course, env=nbgrader_env, capture_output=True, text=True)
+        done = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
 
     course.mkdir()
@@ -50,18 +58,39 @@ def test_round_trip_scores_solution_full_and_starter_as_the_grader_does(
             shutil.copytree(app, submitted / "app")
     run("nbgrader", "autograde", lab.id)
     run("nbgrader", "export")
-
     scores = {
         row["student_id"]: float(row["score"])
         for row in csv.DictReader(course.joinpath("grades.csv").open())
     }
-    assert scores["solution-student"] == lab.max_points
-    assert scores["starter-student"] == grade(lab).results["points"]
-    autograded = nbformat.read(
-        course / "autograded" / "solution-student" / lab.id / f"{lab.id}.ipynb", 4
-    )
+    starter = run_grading(lab, folder / "starter.json")
+    notebook = course / "autograded" / "solution-student" / lab.id / f"{lab.id}.ipynb"
+    return RoundTrip(scores, starter.results["points"], nbformat.read(notebook, 4))
+
+
+@pytest.fixture(scope="session")
+def round_trips(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Every selected lab's round trip, run ahead of the tests: each autogrades two students,
+    their notebooks' experiments and gradings included, mostly waiting on servers."""
+
+    def run(params: dict[str, Any]) -> RoundTrip:
+        return round_trip(params["lab"], tmp_path_factory.mktemp(params["lab"].id))
+
+    return ahead_of_time(request, "round_trip_of", run)
+
+
+@pytest.fixture
+def round_trip_of(request: pytest.FixtureRequest, round_trips: dict[str, Future]) -> RoundTrip:
+    return round_trips[request.node.nodeid].result()
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
+def test_round_trip_scores_solution_full_and_starter_as_the_grader_does(lab, round_trip_of):
+    assert round_trip_of.scores["solution-student"] == lab.max_points
+    assert round_trip_of.scores["starter-student"] == round_trip_of.starter_points
     grade_cells = [
-        cell for cell in autograded.cells if cell.metadata.get("nbgrader", {}).get("grade")
+        cell
+        for cell in round_trip_of.solution_notebook.cells
+        if cell.metadata.get("nbgrader", {}).get("grade")
     ]
     assert [cell.metadata.nbgrader.grade_id for cell in grade_cells] == [c.name for c in lab.checks]
     assert not [out for cell in grade_cells for out in cell.outputs if out.get("name") == "stderr"]

@@ -19,14 +19,16 @@ import socket
 import subprocess
 import sys
 import uuid
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader import sandbox
 from grader.cgroups import Cgroups
-from grader.manifest import ROOT, load_course
-from tests.conftest import run_reaped
+from grader.manifest import ROOT, Lab, load_course
+from tests.conftest import ahead_of_time, run_reaped
 
 if (unavailable := sandbox.unavailable()) is not None:
     if os.environ.get("CI"):
@@ -345,17 +347,15 @@ def test_hostile_submissions_get_nothing_they_did_not_earn(tmp_path, canaries):
     assert not reached(tcp) and not reached(unix)
 
 
-@pytest.mark.parametrize("lab", load_course().labs, ids=lambda lab: lab.id)
-def test_honest_submissions_get_the_same_grades_with_or_without_the_sandbox(tmp_path, lab):
-    """Each lab's solution and starter: what a lab's checks need (Lab 2's: a browser) is in the
-    sandbox. The points, each check's status and whether there is a reason are the same (not the
-    reasons' words: they name free ports)."""
-    students = tmp_path / "class"
+def graded_both_ways(lab: Lab, folder: Path) -> tuple[dict[bool, dict], dict[str, str]]:
+    """A class of two, the lab's solution and its starter, graded with the sandbox and without:
+    by sandboxed or not, each student's row of the CSV; and the results files, by name."""
+    students = folder / "class"
     shutil.copytree(lab.solution, students / "ada")
     shutil.copytree(lab.workspace / "app", students / "bob" / "app")
     grades = {}
     for way in ([], ["--no-sandbox"]):
-        out = tmp_path / f"grades{len(way)}.csv"
+        out = folder / f"grades{len(way)}.csv"
         batch = run_reaped(
             [sys.executable, "-m", "grader", "batch", str(students), "--lab", lab.id,
              "--out", str(out), *way],
@@ -368,7 +368,30 @@ def test_honest_submissions_get_the_same_grades_with_or_without_the_sandbox(tmp_
         grades[bool(way)] = {
             row.pop("student"): row | {"seconds": "", "reason": bool(row["reason"])} for row in rows
         }
-    results = {path.name: path.read_text() for path in tmp_path.glob("grades*/*.json")}
+    return grades, {path.name: path.read_text() for path in folder.glob("grades*/*.json")}
+
+
+@pytest.fixture(scope="session")
+def classes_graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Each selected lab's class, graded both ways ahead of the tests that compare them."""
+
+    def run(params: dict[str, Any]) -> tuple[dict[bool, dict], dict[str, str]]:
+        return graded_both_ways(params["lab"], tmp_path_factory.mktemp(params["lab"].id))
+
+    return ahead_of_time(request, "class_graded", run)
+
+
+@pytest.fixture
+def class_graded(request: pytest.FixtureRequest, classes_graded: dict[str, Future]):
+    return classes_graded[request.node.nodeid].result()
+
+
+@pytest.mark.parametrize("lab", load_course().labs, ids=lambda lab: lab.id)
+def test_honest_submissions_get_the_same_grades_with_or_without_the_sandbox(lab, class_graded):
+    """Each lab's solution and starter: what a lab's checks need (Lab 2's: a browser) is in the
+    sandbox. The points, each check's status and whether there is a reason are the same (not the
+    reasons' words: they name free ports)."""
+    grades, results = class_graded
     assert grades[True] == grades[False], results
     assert grades[False]["ada"]["points"] == str(lab.max_points)
 
