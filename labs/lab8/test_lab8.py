@@ -109,10 +109,17 @@ async def the_server_span(otel: Collector, situation: str) -> tuple[Span, list[S
     spans received."""
     spans = await otel.wait_for(lambda got: bool(server_spans(got)), EXPORT_WAIT)
     if len(server_spans(spans)) != 1:
+        late = (
+            ": is a span processor exporting to OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces? A "
+            "BatchSpanProcessor waits 5 s by default; a schedule_delay_millis of a few hundred "
+            "sends them in time"
+            if not spans
+            else ""
+        )
         raise fail(
             situation,
             f"the collector received {shown_spans(spans)} within {EXPORT_WAIT:g} s",
-            "exactly one span of kind SERVER for the request",
+            f"exactly one span of kind SERVER for the request{late}",
         )
     return server_spans(spans)[0], spans
 
