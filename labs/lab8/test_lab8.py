@@ -39,6 +39,16 @@ ITEM = "/items/{item_id}"
 _ids = itertools.count(1)
 
 
+def prefix_clue(*routes: str) -> str:
+    """Why a template lacks the router's prefix, when one of `routes` shows that it does."""
+    if any(route.startswith("/{") or route == "/" for route in routes):
+        return (
+            " (since FastAPI 0.137 a prefix given to `include_router` is not in the route's "
+            "template: put it on the `APIRouter(prefix=...)`)"
+        )
+    return ""
+
+
 def settings(otel: Collector | None, inventory_url: str, slow: float = SLOW) -> dict[str, str]:
     values = {"SERVICE_NAME": SERVICE, "INVENTORY_URL": inventory_url, "SLOW_SECONDS": str(slow)}
     if otel is not None:
@@ -285,9 +295,11 @@ async def test_requests_counted_by_route(lab: LabContext):
     expected = {"method": "GET", "route": ITEM, "status": "200"}
     if len(items) != 1 or items[0].labels != expected or items[0].value != count:
         shown = "; ".join(f"{s.labels} {s.value:g}" for s in items[:4]) or "none"
+        routes = sorted({s.labels["route"] for s in counted if s.labels["route"] != "/metrics"})
         raise fail(
             situation,
-            f"{len(items)} series for the items: {shown}",
+            f"{len(items)} series for the items: {shown}; routes counted: {', '.join(routes)}"
+            + prefix_clue(*routes),
             f'one series, {{method="GET", route="{ITEM}", status="200"}}, counting {count}: '
             "the route's template, never the path, or every id makes a series",
         )
@@ -320,10 +332,15 @@ async def test_duration_buckets_separate_slow_requests(lab: LabContext):
         le for le in fast if fast[le] == 5 and slowest.get(le, 1) == 0 and le != float("inf")
     ]
     if not separating:
+        routes = {
+            sample.labels.get("route", "")
+            for sample in samples(text, "http_request_duration_seconds_bucket")
+        }
+        clue = prefix_clue(*routes) if not fast else ""
         raise fail(
             situation,
             f"http_request_duration_seconds buckets: items {fast or 'none'}; /slow "
-            f"{slowest or 'none'}",
+            f"{slowest or 'none'}{clue}",
             "a histogram labelled method and route, with a bucket boundary that the five fast "
             "requests fall under and the slow one does not: buckets chosen for the service",
         )
@@ -376,7 +393,8 @@ async def test_each_request_makes_one_server_span(lab: LabContext):
     if span.name != f"GET {ITEM}" or span.service != SERVICE:
         raise fail(
             "GET /items/7",
-            f"a server span named {span.name!r}, service.name {span.service!r}",
+            f"a server span named {span.name!r}, service.name {span.service!r}"
+            + prefix_clue(span.name.partition(" ")[2]),
             f"the name 'GET {ITEM}' (the route's template, not the path: one name for every "
             f'item) and service.name "{SERVICE}", from SERVICE_NAME, on the provider\'s resource',
         )
