@@ -11,42 +11,16 @@ the burst: how long does a request that waits for nothing take meanwhile? Run:
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+from uvicorn_server import start_uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = ["/blocking", "/awaiting", "/offloaded", "/plain-def", "/offloaded-to-one-thread"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start(seconds: float) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "blocking_calls:app", "--app-dir", str(ROOT / "examples"),
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env={**os.environ, "LOOKUP_SECONDS": str(seconds)})
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise
-            time.sleep(0.05)
 
 
 async def burst(url: str, path: str) -> tuple[list[float], float]:
@@ -77,7 +51,9 @@ def main() -> None:
     results: dict[str, list[tuple[list[float], float]]] = {path: [] for path in PATHS}
     for _ in range(args.runs):
         for path in PATHS:
-            server, url = start(args.seconds)  # a fresh server: a blocked one skews the next
+            server, url = start_uvicorn(
+                "blocking_calls:app", ROOT / "examples", {"LOOKUP_SECONDS": str(args.seconds)}
+            )  # a fresh server: a blocked one skews the next
             try:
                 results[path].append(asyncio.run(burst(url, path)))
             finally:

@@ -19,15 +19,14 @@ import argparse
 import asyncio
 import importlib.util
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 import uvloop
+from uvicorn_server import start_uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "MIDDLEWARE_COST_STACK"
@@ -96,32 +95,12 @@ async def in_process(stack: str, calls: int) -> float:
 # --- Through uvicorn: what a client sees ---
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def through_uvicorn(stack: str, requests: int) -> float:
     """Microseconds per request, sequential, over one keep-alive connection."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "middleware_cost:serve", "--factory",
-        "--app-dir", str(ROOT / "benchmarks"), "--host", "127.0.0.1", "--port", str(port),
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env={**os.environ, STACK: stack})
+    app_dir = ROOT / "benchmarks"
+    server, url = start_uvicorn("middleware_cost:serve", app_dir, {STACK: stack}, factory=True)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            deadline = time.monotonic() + 15
-            while True:
-                try:
-                    client.get("/items")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
+        with httpx.Client(base_url=url) as client:
             for _ in range(500):  # warm up
                 client.get("/items")
             start = time.perf_counter()

@@ -34,9 +34,7 @@ import asyncio
 import http.server
 import logging
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,6 +42,9 @@ import time
 from pathlib import Path
 
 import httpx
+from uvicorn_server import start_uvicorn
+
+from grader.server import cpu_and_sleep
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["plain", "logs", "metrics", "tracing", "tracing+otlp", "all"]
@@ -118,38 +119,6 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start(variant: str, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "observability_cost:serve", "--factory",
-        "--app-dir", str(ROOT / "benchmarks"), "--host", "127.0.0.1", "--port", str(port),
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env={**os.environ, **env, "OBS_VARIANT": variant})
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise
-            time.sleep(0.05)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def throughput(url: str, pid: int, requests: int, in_flight: int = 16) -> tuple[float, float]:
     """Requests per second, and the server's CPU milliseconds per request."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -160,11 +129,11 @@ async def throughput(url: str, pid: int, requests: int, in_flight: int = 16) -> 
             for n in queue:
                 (await client.get(f"/events/{n % 50}")).raise_for_status()
                 if n == 299:  # warm-up over: start the clocks
-                    started.append((time.perf_counter(), cpu_seconds(pid)))
+                    started.append((time.perf_counter(), cpu_and_sleep(pid)[0]))
 
         await asyncio.gather(*(worker() for _ in range(in_flight)))
         elapsed = time.perf_counter() - started[0][0]
-        cpu = cpu_seconds(pid) - started[0][1]
+        cpu = cpu_and_sleep(pid)[0] - started[0][1]
         return requests / elapsed, cpu / requests * 1000
 
 
@@ -194,7 +163,12 @@ def main() -> None:
     results: dict[str, list[tuple[float, float]]] = {variant: [] for variant in VARIANTS}
     for _ in range(args.runs):  # round robin: a noisy moment hits every variant alike
         for variant in VARIANTS:
-            server, url = start(variant, env)
+            server, url = start_uvicorn(
+                "observability_cost:serve",
+                ROOT / "benchmarks",
+                {**env, "OBS_VARIANT": variant},
+                factory=True,
+            )
             try:
                 results[variant].append(asyncio.run(throughput(url, server.pid, args.requests)))
             finally:
@@ -214,7 +188,12 @@ def main() -> None:
     print(f"\n{'/metrics after N ids':<22} {'label':<9} {'bytes':>10} {'lines':>7}")
     for distinct in (1000, 10000):
         for variant, label in (("metrics", "template"), ("metrics-raw", "raw path")):
-            server, url = start(variant, env)
+            server, url = start_uvicorn(
+                "observability_cost:serve",
+                ROOT / "benchmarks",
+                {**env, "OBS_VARIANT": variant},
+                factory=True,
+            )
             try:
                 size, series = asyncio.run(metrics_size(url, distinct))
             finally:

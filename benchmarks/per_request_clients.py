@@ -16,44 +16,17 @@ It also times the constructors alone, in this process. Run:
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 from anthropic import AsyncAnthropic
+from uvicorn_server import start_uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["thread", "loop", "shared"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start(variant: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "per_request_clients:serve", "--factory",
-        "--app-dir", str(ROOT / "examples"), "--host", "127.0.0.1", "--port", str(port),
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, env={**os.environ, "CLIENT_VARIANT": variant})
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise
-            time.sleep(0.05)
 
 
 async def measure(url: str) -> dict[str, float]:
@@ -116,7 +89,12 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
     for _ in range(args.runs):  # round robin: a noisy moment hits every variant alike
         for variant in VARIANTS:
-            server, url = start(variant)
+            server, url = start_uvicorn(
+                "per_request_clients:serve",
+                ROOT / "examples",
+                {"CLIENT_VARIANT": variant},
+                factory=True,
+            )
             try:
                 results[variant].append(asyncio.run(measure(url)))
             finally:
