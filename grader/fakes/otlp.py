@@ -13,7 +13,7 @@ import contextlib
 import gzip
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -84,6 +84,9 @@ class Collector:
     """A running collector: its `endpoint`, and the spans it has received so far."""
 
     fake: Upstream
+    _spans: list[Span] = field(default_factory=list)
+    _decoded: int = 0
+    """How many of the requests received are decoded into `_spans`: each is decoded once."""
 
     @property
     def endpoint(self) -> str:
@@ -91,12 +94,12 @@ class Collector:
 
     @property
     def spans(self) -> list[Span]:
-        return [
-            span
-            for request in self.fake.received
-            if request.method == "POST"
-            for span in decode(request.body, request.headers.get("content-encoding"))
-        ]
+        arrived = self.fake.received[self._decoded :]
+        self._decoded += len(arrived)
+        for request in arrived:
+            if request.method == "POST":
+                self._spans += decode(request.body, request.headers.get("content-encoding"))
+        return list(self._spans)
 
     async def wait_for(self, found: Callable[[list[Span]], bool], seconds: float) -> list[Span]:
         """The spans received once `found(spans)` holds, or when `seconds` have passed."""

@@ -48,6 +48,8 @@ class Reply:
 
 NOT_FOUND = Reply(404, {"error": "not found"})
 RESET = Reply(reset=True)
+NOWHERE = "http://127.0.0.1:9"
+"""A closed port: where a service that refuses every connection is, or one a check never calls."""
 
 Answer = Callable[[str, str], Reply]
 """How an upstream answers: the reply to a request, a function of its method and path."""

@@ -24,6 +24,7 @@ from grader import (
     scaled,
 )
 from grader.apptrace import crash_location
+from grader.fakes.upstream import NOWHERE
 from grader.launch import fingerprint
 from grader.server import LabServer
 
@@ -35,7 +36,7 @@ SLOW = scaled(2.0)
 """SLOW_SECONDS: how long GET /slow takes."""
 SETTINGS = {
     "ANTHROPIC_API_KEY": ENV_KEY,
-    "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+    "ANTHROPIC_BASE_URL": NOWHERE,
     "SLOW_SECONDS": str(SLOW),
 }
 NO_KEY = {**SETTINGS, "ANTHROPIC_API_KEY": None}

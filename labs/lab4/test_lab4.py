@@ -14,7 +14,7 @@ import httpx
 
 from grader import LabContext, expect_error, expect_json_field, expect_status, fail, scaled
 from grader.expect import answer, sent
-from grader.fakes.upstream import Reply, upstream
+from grader.fakes.upstream import NOWHERE, Reply, upstream
 
 MAX_QUANTITY = 5
 """MAX_ORDER_QUANTITY: the grader's own, not the default."""
@@ -24,8 +24,6 @@ PATIENCE = 3 * TIMEOUT
 """How long the grader waits for an answer when the avatar service hangs."""
 HANG = 10 * TIMEOUT
 """How long the hanging avatar service stays silent: longer than the grader's patience."""
-NOWHERE = "http://127.0.0.1:9"
-"""A closed port: where the avatar service is for checks that don't call it."""
 PASSWORD = "grader-Secret-Passw0rd"
 PUBLIC_KEYS = {"id", "email", "display_name", "created_at"}
 SAME_IN_PROFILE = ("id", "email", "display_name")

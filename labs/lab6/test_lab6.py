@@ -16,7 +16,16 @@ import httpx
 
 from grader import LabContext, expect_error, expect_status, fail, scaled
 from grader.expect import answer, error_body, sent
-from grader.fakes.upstream import RESET, Answer, Received, Reply, Upstream, in_turn, upstream
+from grader.fakes.upstream import (
+    NOWHERE,
+    RESET,
+    Answer,
+    Received,
+    Reply,
+    Upstream,
+    in_turn,
+    upstream,
+)
 
 TIMEOUT = scaled(1.0)
 """PART_TIMEOUT_SECONDS, in the checks about timeouts."""
@@ -28,8 +37,6 @@ CALL = scaled(1.0)
 """How long each upstream call takes in the concurrency checks."""
 ROOMY = 4 * CALL
 """PART_TIMEOUT_SECONDS where no call should time out."""
-NOWHERE = "http://127.0.0.1:9"
-"""A closed port: a service that refuses every connection."""
 JITTER = 0.9
 """A pause may be 10% shorter than its nominal length."""
 
