@@ -35,7 +35,7 @@ class Evidence:
 
 def server_of(response: httpx.Response, servers: Iterable[LabServer]) -> LabServer | None:
     """The server that sent `response`, among a check's servers."""
-    return next((s for s in servers if s.output.port == response.url.port), None)
+    return next((s for s in servers if s.port == response.url.port), None)
 
 
 def raised_for(response: httpx.Response, server: LabServer) -> Evidence:

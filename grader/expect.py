@@ -49,6 +49,12 @@ def fail(
     )
 
 
+def observed(action: str, got: str, expected: str) -> CheckFailure:
+    """A failure about something the check did other than send a request: `Read Dockerfile`,
+    `Ran gunicorn --print-config ...`."""
+    return CheckFailure(f"{action}\nGot {got}\nExpected {expected}")
+
+
 def status_hint(response: httpx.Response, expected: int) -> str | None:
     """Advice for a wrong status that the status alone explains: a success answered with the
     wrong success code. Other statuses are each check's business."""

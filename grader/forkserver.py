@@ -4,9 +4,10 @@ A server started as a process of its own spends half a second of CPU importing F
 and pydantic (two seconds more with the Anthropic SDK) before the learner's code runs, and a
 grading starts a dozen servers, a class batch hundreds. A fork of this process goes straight to
 the learner's app. The grader starts it and sends it requests (grader/processes.py): one message
-per server, holding the uvicorn options, folder, environment and modules to import first, with two
-file descriptors: where the server's output goes, and a socket on which the server sends its pid
-once it leads a session of its own, and this process its exit status when it ends.
+per server, holding its command (uvicorn or gunicorn, and options), folder, environment and
+modules to import first, with two file descriptors: where the server's output goes, and a socket
+on which the server sends its pid once it leads a session of its own, and this process its exit
+status when it ends.
 
 It exits when the grader's end of the socket pair closes (the grader ended, even killed), and its
 servers die with it (PDEATHSIG, grader/launch.py).
@@ -116,7 +117,7 @@ def _become_server(
         os.environ.clear()
         os.environ.update(request["env"])
         sys.path[0] = os.getcwd()  # as `python -m` has it
-        code = launch.run(request["arguments"])
+        code = launch.run(request["command"])
     except BaseException:
         sys.excepthook(*sys.exc_info())
     finally:

@@ -1,8 +1,8 @@
-"""Start a learner's app under uvicorn, with what graders need installed first.
+"""Start a learner's app under uvicorn or gunicorn, with what graders need installed first.
 
 Servers are forks of the grader's fork server (grader/forkserver.py), which calls `run()`, or, where
-there is none, processes started as `python -m grader.launch APP [uvicorn options]`. Either way,
-before uvicorn imports the app:
+there is none, processes started as `python -m grader.launch uvicorn APP [uvicorn options]` (or
+`gunicorn APP [gunicorn options]`). Either way, before the server imports the app:
 - the server is bound to die with the grader that started it, even one killed with SIGKILL;
 - SIGUSR1 dumps every thread's stack, so a grader can say where a hanging app is stuck;
 - the probes named in GRADER_PROBES (comma-separated) append JSON lines to GRADER_PROBE_LOG:
@@ -14,6 +14,12 @@ before uvicorn imports the app:
   marks each line written through `sys.stdout` with STDOUT_MARK, so that the one output a grader
   reads still tells the app's stdout from its stderr (how Lab 8 finds the lines its log checks
   judge: logs on stdout, uvicorn's own messages and tracebacks on stderr).
+
+Under gunicorn (Lab 10) the master records the port it listens on and its worker class, and each
+worker records when its uvicorn server has started (the lifespan's start-up done): how a grader
+knows the master is ready whatever log level the learner's config chose. Each worker is bound to
+die with its master, as the master is with the grader: uvicorn's workers never check on their
+parent themselves.
 """
 
 import asyncio
@@ -39,6 +45,8 @@ CLOCK_LEAD = 1.0
 STDOUT_MARK = "\x1e"
 """Starts every line the `stdout` probe lets through: ASCII's record separator, which no log line
 contains."""
+Record = Callable[[dict[str, object]], None]
+"""How a probe records what it saw: one entry, a JSON object, at a time."""
 
 
 def die_with_parent(parent: int) -> None:
@@ -62,7 +70,7 @@ def fingerprint(secret: str | None) -> str | None:
     return hashlib.sha256(secret.encode()).hexdigest()[:12] if secret else None
 
 
-def probe_time_sleep(record: Callable[[dict[str, object]], None]) -> None:
+def probe_time_sleep(record: Record) -> None:
     real_sleep = time.sleep
 
     @functools.wraps(real_sleep)
@@ -78,7 +86,7 @@ def probe_time_sleep(record: Callable[[dict[str, object]], None]) -> None:
     time.sleep = sleep
 
 
-def probe_anthropic(record: Callable[[dict[str, object]], None]) -> None:
+def probe_anthropic(record: Record) -> None:
     from anthropic import AsyncAnthropic
 
     real_init, real_close = AsyncAnthropic.__init__, AsyncAnthropic.close
@@ -96,7 +104,7 @@ def probe_anthropic(record: Callable[[dict[str, object]], None]) -> None:
     AsyncAnthropic.__init__, AsyncAnthropic.close = __init__, close
 
 
-def probe_clock(record: Callable[[dict[str, object]], None]) -> None:
+def probe_clock(record: Record) -> None:
     """time.time and time.monotonic (and their _ns twins) run at their own pace, shifted forward
     on CLOCK_TURN so that both read a whole minute CLOCK_LEAD seconds later. The grader turns the
     clock before the requests it measures, so that none of them spans the jump; the record says
@@ -150,7 +158,7 @@ class MarkedLines(io.TextIOBase):
         return getattr(self._stream, name)
 
 
-def probe_stdout(record: Callable[[dict[str, object]], None]) -> None:
+def probe_stdout(record: Record) -> None:
     sys.stdout = MarkedLines(sys.stdout)
 
 
@@ -162,29 +170,73 @@ PROBES = {
 }
 
 
-def install_probes(names: str, log_path: str) -> None:
+def recorder(log_path: str) -> Record:
+    """What probes record with: one JSON line per entry, appended to `log_path`."""
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 
     def record(entry: dict[str, object]) -> None:
         entry["thread"] = threading.current_thread().name
         os.write(log, (json.dumps(entry, default=str) + "\n").encode())
 
+    return record
+
+
+def install_probes(names: str, record: Record) -> None:
     for name in filter(None, names.split(",")):
         PROBES[name](record)
 
 
-def run(arguments: list[str]) -> int:
-    """Serve as `uvicorn ARGUMENTS` does, with the stack dump and probes; the exit status."""
+def uvicorn(record: Record) -> Callable[[], None]:
+    from uvicorn.main import main
+
+    return main
+
+
+def gunicorn(record: Record) -> Callable[[], None]:
+    """gunicorn's own command, with the master and its workers reporting as the docstring says."""
+    from gunicorn.app.wsgiapp import run
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
+    from uvicorn.server import Server
+
+    real_start, real_init_process, real_startup = Arbiter.start, Worker.init_process, Server.startup
+
+    @functools.wraps(real_start)
+    def start(self: Arbiter) -> None:
+        real_start(self)
+        ports = [listener.sock.getsockname()[1] for listener in self.LISTENERS]
+        record({"probe": "gunicorn", "event": "listening", "ports": ports,
+                "worker_class": self.cfg.worker_class_str})  # fmt: skip
+
+    @functools.wraps(real_init_process)
+    def init_process(self: Worker) -> None:
+        die_with_parent(self.ppid)
+        real_init_process(self)
+
+    @functools.wraps(real_startup)
+    async def startup(self: Server, *args: object, **kwargs: object) -> None:
+        await real_startup(self, *args, **kwargs)
+        if self.started:
+            record({"probe": "gunicorn", "event": "worker started", "pid": os.getpid()})
+
+    Arbiter.start, Worker.init_process, Server.startup = start, init_process, startup
+    return run
+
+
+PROGRAMS = {"uvicorn": uvicorn, "gunicorn": gunicorn}
+
+
+def run(command: list[str]) -> int:
+    """Run `command` (`uvicorn ...` or `gunicorn ...`) as its own console script does, with the
+    stack dump and probes; the exit status."""
+    program, *arguments = command
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    install_probes(
-        os.environ.get("GRADER_PROBES", ""), os.environ.get("GRADER_PROBE_LOG", os.devnull)
-    )
-
-    from uvicorn.main import main as uvicorn_main
-
-    sys.argv = ["uvicorn", *arguments]
+    record = recorder(os.environ.get("GRADER_PROBE_LOG", os.devnull))
+    install_probes(os.environ.get("GRADER_PROBES", ""), record)
+    main = PROGRAMS[program](record)
+    sys.argv = [program, *arguments]
     try:
-        uvicorn_main()
+        main()
     except SystemExit as exit:
         return exit_status(exit.code)
     except BaseException:

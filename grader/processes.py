@@ -51,24 +51,25 @@ class ServerProcess(Protocol):
 
 
 async def start_process(
-    arguments: list[str],
+    command: list[str],
     *,
     cwd: Path,
     env: Mapping[str, str],
     preload: Collection[str] = (),
     folder: Path | None = None,
 ) -> ServerProcess:
-    """A server running `uvicorn ARGUMENTS` from `cwd` with exactly `env` as its environment,
-    everything it prints in its `stdout`; `preload` names modules a fork server imports first.
+    """A server running `command` (`uvicorn ...` or `gunicorn ...`, see grader/launch.py) from
+    `cwd` with exactly `env` as its environment, everything it prints in its `stdout`; `preload`
+    names modules a fork server imports first.
     `folder` is the server's own (its copy of the lab, what it writes): where servers run as a
     user of their own, that user is given the same access to it as the grader."""
     handed_over = HANDED_OVER_FD in os.environ
     if handed_over and folder is not None:
         _share_with_group(folder)
     if handed_over or (sys.platform == "linux" and os.environ.get("GRADER_FORKSERVER") != "0"):
-        return await fork_server().fork(arguments, cwd=cwd, env=env, preload=preload)
+        return await fork_server().fork(command, cwd=cwd, env=env, preload=preload)
     return subprocess.Popen(
-        [sys.executable, "-m", "grader.launch", *arguments],
+        [sys.executable, "-m", "grader.launch", *command],
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -205,13 +206,13 @@ class ForkServer:
 
     async def fork(
         self,
-        arguments: list[str],
+        command: list[str],
         *,
         cwd: Path,
         env: Mapping[str, str],
         preload: Collection[str],
     ) -> ForkedServer:
-        request = {"arguments": arguments, "cwd": str(cwd), "env": dict(env), "preload": [*preload]}
+        request = {"command": command, "cwd": str(cwd), "env": dict(env), "preload": [*preload]}
         status, status_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         output, output_theirs = os.pipe()
         stdout = open(output, encoding="utf-8", errors="replace")  # noqa: SIM115 (the server's)

@@ -34,6 +34,8 @@ class Launch:
     files: Mapping[str, str | None] = field(default_factory=dict)
     """Files the check wrote into the graded copy (None: removed from it)."""
     cwd_elsewhere: bool = False
+    gunicorn_workers: int | None = None
+    """Served under gunicorn with the lab's gunicorn.conf.py and this many workers (Lab 10)."""
 
     def settings(self) -> str:
         """`SLEEP_SECONDS=0.75 TASK_SECONDS=0.5`, with removed variables and files named."""
@@ -54,8 +56,13 @@ class Launch:
         words = []
         if unset := [name for name, value in self.env.items() if value is None]:
             words += ["env", *(f"-u {name}" for name in unset)]
-        words += [f"{k}={shlex.quote(v)}" for k, v in self.env.items() if v is not None]
-        words += ["uvicorn", self.app, "--port", str(PORT)]
+        if self.gunicorn_workers is None:
+            words += [f"{k}={shlex.quote(v)}" for k, v in self.env.items() if v is not None]
+            words += ["uvicorn", self.app, "--port", str(PORT)]
+        else:
+            env = {**self.env, "PORT": str(PORT)}
+            words += [f"{k}={shlex.quote(v)}" for k, v in env.items() if v is not None]
+            words += ["gunicorn", self.app, "-c", "gunicorn.conf.py"]
         if self.cwd_elsewhere:  # from another folder: uvicorn finds the app through --app-dir
             words = ["cd", "/tmp", "&&", *words, "--app-dir", shlex.quote(str(self.source))]
         else:

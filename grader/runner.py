@@ -23,7 +23,7 @@ from grader import evidence
 from grader.failures import AppDidNotStart, CheckFailure, CheckTimedOut
 from grader.manifest import Check, Lab
 from grader.scale import scaled
-from grader.server import LabServer, start_server
+from grader.server import LabServer, run_to_end, start_server
 
 
 class Startups:
@@ -96,6 +96,7 @@ class LabContext:
         files: Mapping[str, str | None] | None = None,
         probes: Collection[str] = (),
         cwd_elsewhere: bool = False,
+        gunicorn_workers: int | None = None,
     ) -> AsyncIterator[LabServer]:
         """A fresh server of the app under test (options: see `start_server`), stopped when the
         block ends."""
@@ -110,6 +111,7 @@ class LabContext:
                 probes=tuple(probes),
                 preload=self.lab.preload,
                 cwd_elsewhere=cwd_elsewhere,
+                gunicorn_workers=gunicorn_workers,
             )
         finally:  # a start-up that failed took start-up time too, not the check's
             self.starting_since = None
@@ -121,6 +123,26 @@ class LabContext:
         finally:
             self.servers.remove(server)
             await server.stop()
+
+    async def run_to_end(
+        self, command: list[str], env: Mapping[str, str | None] | None = None
+    ) -> tuple[int | None, list[str]]:
+        """Run `command` once on a copy of the app under test, as its servers run: its exit status
+        (None: stopped after a start-up's time limit) and what it printed. Counted as start-up
+        time, not the check's."""
+        began = self.starting_since = time.perf_counter()
+        try:
+            return await run_to_end(
+                self.source,
+                command,
+                app=self.lab.app,
+                shown_as=self.shown_as,
+                env=env,
+                preload=self.lab.preload,
+            )
+        finally:
+            self.starting_since = None
+            self.started_seconds += time.perf_counter() - began
 
     @contextmanager
     def folder(self) -> Iterator[Path]:

@@ -1,6 +1,7 @@
-"""A learner's app on a real uvicorn server: a sandbox copy of the lab, a free port, always stopped.
+"""A learner's app on a real server: a sandbox copy of the lab, a free port, always stopped.
 
-Servers run uvicorn plus the grader's probes (grader/launch.py) on 127.0.0.1, port 0, in a process
+Servers run uvicorn (or, for Lab 10, a gunicorn master with the lab's own gunicorn.conf.py and its
+uvicorn workers) plus the grader's probes (grader/launch.py) on 127.0.0.1, port 0, in a process
 group of their own: forks of the grader's fork server (grader/forkserver.py) where there is one,
 else processes of their own. The copy keeps the learner's folder untouched whatever the app writes.
 """
@@ -49,6 +50,8 @@ EXIT_WAIT = 5.0
 OUTPUT_MARK = "grader.output_mark"
 ONE_REQUEST_EACH = httpx.Limits(max_keepalive_connections=0)
 RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+ASGI_WORKER = "UvicornWorker"
+"""The class name of gunicorn workers that serve ASGI apps: uvicorn-worker's (or uvicorn's own)."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".grades")
 
@@ -127,6 +130,8 @@ class LabServer:
         self.launch = launch
         self.source = launch.source
         self.shown_as = launch.shown_as
+        self.workers = launch.gunicorn_workers
+        """The workers a gunicorn master was asked for; None for a uvicorn server."""
         self.process = process
         self.output = ServerOutput(process.stdout, workdir, launch.shown_as)
         self.sandbox = workdir.parent
@@ -134,8 +139,21 @@ class LabServer:
         self.in_flight: Counter[str] = Counter()
 
     @property
+    def port(self) -> int | None:
+        """Where the server listens: uvicorn says so in its output, a gunicorn master through the
+        grader's hooks (whatever the log level)."""
+        if self.workers is None:
+            return self.output.port
+        listening = [r for r in self.probed("gunicorn") if r["event"] == "listening"]
+        return listening[0]["ports"][0] if listening and listening[0]["ports"] else None
+
+    @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.output.port}"
+        return f"http://{HOST}:{self.port}"
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the gunicorn workers whose uvicorn server has started, in that order."""
+        return [r["pid"] for r in self.probed("gunicorn") if r["event"] == "worker started"]
 
     def client(self, local_address: str | None = None, **options: object) -> httpx.AsyncClient:
         """An HTTP client for this server, without timeout: a blocking burst is measured in full.
@@ -179,8 +197,9 @@ class LabServer:
         return self.process.poll()
 
     async def busy_at(self) -> str:
-        """Where the app's own code is running now, from a stack dump of every thread."""
-        if self.process.poll() is not None:
+        """Where the app's own code is running now, from a stack dump of every thread. A gunicorn
+        master takes SIGUSR1 for itself (it reopens its logs): none there."""
+        if self.process.poll() is not None or self.workers is not None:
             return ""
         frames = busy_frames(await self._stack_dump(), self.shown_as)
         return "\n".join(f"  {frame.describe(self.source, self.shown_as)}" for frame in frames)
@@ -199,9 +218,37 @@ class LabServer:
             count = len(self.output.lines)
         return self.output.lines[start:]
 
+    def _ready(self) -> bool:
+        """Listening, and under gunicorn with the workers asked for started."""
+        if self.port is None:
+            return False
+        return self.workers is None or len(self.worker_pids()) >= self.workers
+
+    def _not_ready(self) -> str:
+        """What a master that never got ready was missing."""
+        if self.workers is None:
+            return ""
+        started, asked = len(self.worker_pids()), self.workers
+        return f" (gunicorn had started {started} of the {asked} workers asked for)"
+
+    def _wrong_workers(self) -> AppDidNotStart | None:
+        """A master whose workers are not uvicorn's: they would never serve an ASGI app."""
+        listening = [r for r in self.probed("gunicorn") if r["event"] == "listening"]
+        if not listening or listening[0]["worker_class"].endswith(ASGI_WORKER):
+            return None
+        return AppDidNotStart(
+            f"gunicorn started workers of class {listening[0]['worker_class']}, which cannot "
+            f"serve an ASGI app such as FastAPI: set worker_class = 'uvicorn_worker.{ASGI_WORKER}' "
+            "in gunicorn.conf.py.",
+            output=self.output.lines,
+            launch=self.launch,
+        )
+
     async def _wait_until_ready(self) -> None:
         idle, checked = 0.0, time.monotonic()
-        while self.output.port is None:
+        while not self._ready():
+            if self.workers is not None and (wrong := self._wrong_workers()):
+                raise wrong
             if self.output.closed or self.process.poll() is not None:
                 await asyncio.to_thread(self.output.finish)
                 await self._exited()
@@ -216,13 +263,14 @@ class LabServer:
                     f"It was busy at:\n{where}" if where else f"Its output:\n{self.output.tail()}"
                 )
                 raise AppDidNotStart(
-                    f"Your app did not start: still not ready after {spent}.\n{found}",
+                    f"Your app did not start: still not ready after {spent}"
+                    f"{self._not_ready()}.\n{found}",
                     output=self.output.lines,
                     launch=self.launch,
                 )
             await asyncio.sleep(0.02)
         # Ready means accepting connections: a TCP connect, not a request an app would count.
-        _, writer = await asyncio.open_connection(HOST, self.output.port)
+        _, writer = await asyncio.open_connection(HOST, self.port)
         writer.close()
         await writer.wait_closed()
 
@@ -270,26 +318,77 @@ async def start_server(
     probes: Collection[str] = (),
     preload: Collection[str] = (),
     cwd_elsewhere: bool = False,
+    gunicorn_workers: int | None = None,
 ) -> LabServer:
     """Start the app in `source` (a folder holding `app/`) on a sandbox copy; ready when it returns.
 
     `env` adds variables to the server's environment and `files` writes files into the copy
     (a value of None removes one); `probes` are grader/launch.py's; `preload` names modules the
     fork server imports once for every server (the lab's `preload`); `cwd_elsewhere` runs the
-    server from an empty folder beside the copy instead of from the copy.
+    server from an empty folder beside the copy instead of from the copy. `gunicorn_workers`
+    runs the app as a deployment does, under `gunicorn -c gunicorn.conf.py` from the copy with
+    HOST, PORT and WEB_CONCURRENCY set (`env` may change them): ready once that many workers have
+    started.
     Raises AppDidNotStart, with the learner's error, if it crashes or hangs first.
     """
+    if gunicorn_workers is None:
+        command = ["uvicorn", app, "--host", HOST, "--port", "0", "--no-proxy-headers"]
+    else:  # the master's control socket would be shared by masters running side by side
+        command = ["gunicorn", app, "-c", "gunicorn.conf.py", "--no-control-socket"]
+        env = {"HOST": HOST, "PORT": "0", "WEB_CONCURRENCY": str(gunicorn_workers), **(env or {})}
+    launch = Launch(
+        app, source, shown_as, dict(env or {}), dict(files or {}), cwd_elsewhere, gunicorn_workers
+    )
+    server = await _start(launch, command, probes, preload)
+    try:
+        await server._wait_until_ready()
+    except BaseException:
+        await server.stop()
+        raise
+    return server
+
+
+async def run_to_end(
+    source: Path,
+    command: list[str],
+    *,
+    app: str,
+    shown_as: str,
+    env: Mapping[str, str | None] | None = None,
+    preload: Collection[str] = (),
+    limit: float = STARTUP_LIMIT,
+) -> tuple[int | None, list[str]]:
+    """Run `command` (`gunicorn --print-config ...`, say) on a sandbox copy of `source` as servers
+    are run, until it exits: its exit status (None if it was stopped after `limit` seconds) and
+    what it printed."""
+    program = await _start(Launch(app, source, shown_as, dict(env or {})), command, (), preload)
+    try:
+        deadline = time.monotonic() + limit
+        while program.process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        status = program.process.poll()
+    finally:
+        await program.stop()
+    return status, program.output.lines
+
+
+async def _start(
+    launch: Launch, command: list[str], probes: Collection[str], preload: Collection[str]
+) -> LabServer:
+    """Run `command` on a fresh sandbox copy of the lab, with the launch's settings and files."""
     sandbox = Path(tempfile.mkdtemp(prefix="grader-"))
     try:
         workdir = sandbox / "lab"
-        shutil.copytree(source, workdir, ignore=NOT_COPIED)
-        for name, text in (files or {}).items():
+        shutil.copytree(launch.source, workdir, ignore=NOT_COPIED)
+        for name, text in launch.files.items():
             if text is None:
                 (workdir / name).unlink(missing_ok=True)
             else:
                 (workdir / name).write_text(text)
-        cwd = sandbox / "elsewhere" if cwd_elsewhere else workdir
+        cwd = sandbox / "elsewhere" if launch.cwd_elsewhere else workdir
         cwd.mkdir(exist_ok=True)
+        if command[0] == "uvicorn":
+            command = [*command, "--app-dir", str(workdir)]
         server_env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -297,29 +396,19 @@ async def start_server(
             "GRADER_PROBES": ",".join(probes),
             "GRADER_PROBE_LOG": str(sandbox / "probes.jsonl"),
         }
-        for name, value in (env or {}).items():
+        for name, value in launch.env.items():
             if value is None:
                 server_env.pop(name, None)
             else:
                 server_env[name] = value
-        arguments = [
-            app, "--host", HOST, "--port", "0", "--no-proxy-headers", "--app-dir", str(workdir),
-        ]  # fmt: skip
         process = await start_process(
-            arguments, cwd=cwd, env=server_env, preload=preload, folder=sandbox
+            command, cwd=cwd, env=server_env, preload=preload, folder=sandbox
         )
     except BaseException:
         shutil.rmtree(sandbox, ignore_errors=True)
         raise
     _live.add(process)
-    launch = Launch(app, source, shown_as, dict(env or {}), dict(files or {}), cwd_elsewhere)
-    server = LabServer(launch, workdir, process)
-    try:
-        await server._wait_until_ready()
-    except BaseException:
-        await server.stop()
-        raise
-    return server
+    return LabServer(launch, workdir, process)
 
 
 @contextlib.asynccontextmanager

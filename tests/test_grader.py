@@ -167,9 +167,13 @@ def test_app_writing_into_its_folder_leaves_the_graded_copy_untouched(grade, sub
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
-def test_no_server_outlives_an_interrupted_grading(signum):
+@pytest.mark.parametrize(
+    ("lab", "processes"),
+    [("lab3", 2), ("lab10", 5)],  # lab10: the fork server, a gunicorn master and its two workers
+)
+def test_no_server_outlives_an_interrupted_grading(signum, lab, processes):
     grading = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "labs/lab3", "--solution", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", f"labs/{lab}", "--solution", "-p", "no:cacheprovider"],
         cwd=ROOT,
         env={**os.environ, "COURSE_GRADES_DIR": os.devnull + ".d"},
         stdout=subprocess.DEVNULL,
@@ -177,7 +181,7 @@ def test_no_server_outlives_an_interrupted_grading(signum):
     )
     try:
         deadline = time.monotonic() + 30
-        while len(servers_of(grading.pid)) < 2 and time.monotonic() < deadline:
+        while len(servers_of(grading.pid)) < processes and time.monotonic() < deadline:
             time.sleep(0.05)
         assert servers_of(grading.pid), "the grading never started a server"
         grading.send_signal(signum)

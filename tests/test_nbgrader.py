@@ -50,12 +50,12 @@ def round_trip(lab: Lab, folder: Path) -> RoundTrip:
     release = course / "release" / lab.id
     assert (release / f"{lab.id}.ipynb").is_file() and (release / "app").is_dir()
     assert not list(release.glob("test_*.py")), "the checks stay with the course"
-    for student, app in [("starter-student", None), ("solution-student", lab.solution / "app")]:
+    for student, work in [("starter-student", None), ("solution-student", lab.solution)]:
         submitted = course / "submitted" / student / lab.id
         shutil.copytree(release, submitted)
-        if app:
+        if work:  # the solution's files in place of the starter's: its app/ and, say, Dockerfile
             shutil.rmtree(submitted / "app")
-            shutil.copytree(app, submitted / "app")
+            shutil.copytree(work, submitted, dirs_exist_ok=True)
     run("nbgrader", "autograde", lab.id)
     run("nbgrader", "export")
     scores = {
