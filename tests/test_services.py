@@ -3,6 +3,7 @@ nothing behind, whether its block ends, its port was taken, or the process that 
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -85,14 +86,16 @@ def test_a_missing_redis_server_says_how_to_install_it(monkeypatch: pytest.Monke
             pass
 
 
-def run_and_kill(script: str) -> list[int]:
+def run_and_kill(script: str, folder: Path) -> list[int]:
     """Runs `script` in a Python process of its own until it prints the pids it started, kills
-    it with SIGKILL, and returns those pids."""
+    it with SIGKILL, and returns those pids. Its services' folders, which nobody is left to
+    remove, are made in `folder`."""
     parent = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "TMPDIR": str(folder)},
     )
     try:
         pids = [int(pid) for pid in parent.stdout.readline().split()]
@@ -103,7 +106,7 @@ def run_and_kill(script: str) -> list[int]:
     return pids
 
 
-def test_a_redis_server_dies_with_the_process_that_started_it() -> None:
+def test_a_redis_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     pids = run_and_kill(
         """
         import time
@@ -111,7 +114,8 @@ def test_a_redis_server_dies_with_the_process_that_started_it() -> None:
         with sync_redis_server() as server:
             print(server.pid, flush=True)
             time.sleep(60)
-        """
+        """,
+        tmp_path,
     )
     assert gone(pids), f"redis-server {pids} outlived its parent"
 
@@ -160,7 +164,8 @@ def test_a_celery_worker_dies_with_the_process_that_started_it(tmp_path: Path) -
             with celery_worker("sums", cwd=Path({str(tmp_path)!r}), env=env) as worker:
                 print(server.pid, worker.pid, *worker.pool_pids(), flush=True)
                 time.sleep(60)
-        """
+        """,
+        tmp_path,
     )
     assert len(pids) == 3
     assert gone(pids), f"redis-server and the worker {pids} outlived their parent"
