@@ -6,9 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # The system's programs the course uses, from Debian's packages: a real browser for Lab 2's CORS
-# check and the site's tests, and bubblewrap, the sandbox class grading puts each submission in.
-SYSTEM_PACKAGES := chromium bubblewrap
-SYSTEM_COMMANDS := chromium bwrap
+# check and the site's tests, bubblewrap, the sandbox class grading puts each submission in, and
+# Redis, which Module 7's examples and checks start one server of per use (grader/services/redis.py).
+SYSTEM_PACKAGES := chromium bubblewrap redis-server
+SYSTEM_COMMANDS := chromium bwrap redis-server
 
 # CI grades the labs at a smaller time scale: every timing rule stays in force (see grader/scale.py).
 COURSE_TIME_SCALE ?= 0.25

@@ -190,7 +190,12 @@ class LabServer:
     async def terminate(self, grace: float) -> int | None:
         """SIGTERM, as a process manager sends it; the exit status within `grace` s, else None."""
         self.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
+        return await self.exit_status(grace)
+
+    async def exit_status(self, within: float) -> int | None:
+        """The exit status once the process has ended, everything it printed read; None if it
+        is still running `within` seconds from now."""
+        deadline = time.monotonic() + within
         while self.process.poll() is None and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         await asyncio.to_thread(self.output.finish)

@@ -1,2 +1,8 @@
-"""Real services that checks start and stop: a gunicorn master serving the app under test, Redis,
-a Celery worker. Each is the one place its service is started from."""
+"""Real services that checks, examples and benchmarks start for themselves: one per use, on
+127.0.0.1, always stopped, never outliving the process that started it.
+
+Where a learner's app would meet the real thing in production, the course starts the real thing
+rather than a fake that behaves as we believe it does: `redis.py`, Debian's redis-server;
+`celery_worker.py`, a Celery worker; `gunicorn.py`, what Lab 10's checks need beside a gunicorn
+master serving the app under test.
+"""

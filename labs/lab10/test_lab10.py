@@ -205,12 +205,8 @@ async def test_sigterm_drains(lab: LabContext):
             )
         if response.status != 200:
             raise fail(situation, f"status {response.status}", "200 once /slow has finished")
-        try:
-            await asyncio.open_connection(HOST, master.port)
-            refused = False
-        except OSError:
-            refused = True
-        status = await master.terminate(grace=GRACEFUL - answered + EXIT_WAIT)
+        refused = await _refused(master.port)
+        status = await master.exit_status(within=GRACEFUL - answered + EXIT_WAIT)
         exited = time.monotonic() - signalled
     if not refused:
         raise fail(
@@ -238,6 +234,16 @@ async def test_sigterm_drains(lab: LabContext):
         )
     if status != 0:
         raise fail(situation, f"the master exited with status {status}", "exit status 0")
+
+
+async def _refused(port: int) -> bool:
+    """Whether a new connection to `port` is refused."""
+    try:
+        _, writer = await asyncio.open_connection(HOST, port)
+    except OSError:
+        return True
+    writer.close()
+    return False
 
 
 # --- Task 3: liveness and readiness ---
