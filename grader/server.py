@@ -338,7 +338,7 @@ async def start_server(
     """
     if gunicorn_workers is None:
         command = ["uvicorn", app, "--host", HOST, "--port", "0", "--no-proxy-headers"]
-    else:  # the master's control socket would be shared by masters running side by side
+    else:  # masters side by side would share one control socket (gunicorn 25.1 and later)
         command = ["gunicorn", app, "-c", "gunicorn.conf.py", "--no-control-socket"]
         env = {"HOST": HOST, "PORT": "0", "WEB_CONCURRENCY": str(gunicorn_workers), **(env or {})}
     launch = Launch(
