@@ -19,7 +19,8 @@ Under gunicorn (Lab 10) the master records the port it listens on and its worker
 worker records when its uvicorn server has started (the lifespan's start-up done): how a grader
 knows the master is ready whatever log level the learner's config chose. Each worker is bound to
 die with its master, as the master is with the grader: uvicorn's workers never check on their
-parent themselves.
+parent themselves. A Celery worker (Lab 7) records when it is ready and when each try of a task
+starts, and its pool processes die with it.
 """
 
 import asyncio
@@ -223,7 +224,30 @@ def gunicorn(record: Record) -> Callable[[], None]:
     return run
 
 
-PROGRAMS = {"uvicorn": uvicorn, "gunicorn": gunicorn}
+def celery(record: Record) -> Callable[[], None]:
+    """celery's own command, with the worker reporting when it is ready and each task it starts
+    (each try of a task, retries included), and its pool processes bound to die with it."""
+    from celery import signals
+    from celery.__main__ import main
+
+    def ready(**_: object) -> None:
+        record({"probe": "celery", "event": "ready", "pid": os.getpid()})
+
+    def pool_process_started(**_: object) -> None:
+        die_with_parent(os.getppid())
+
+    def task_started(task_id: str, task: object, **_: object) -> None:
+        name = getattr(task, "name", None)
+        record({"probe": "celery", "event": "task started", "task_id": task_id, "name": name,
+                "pid": os.getpid(), "at": time.time()})  # fmt: skip
+
+    signals.worker_ready.connect(ready, weak=False)
+    signals.worker_process_init.connect(pool_process_started, weak=False)
+    signals.task_prerun.connect(task_started, weak=False)
+    return main
+
+
+PROGRAMS = {"uvicorn": uvicorn, "gunicorn": gunicorn, "celery": celery}
 
 
 def run(command: list[str]) -> int:

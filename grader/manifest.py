@@ -64,6 +64,8 @@ class Lab:
     checks: tuple[Check, ...]
     preload: tuple[str, ...] = ()
     """Modules the app imports that the fork server loads once for all its servers."""
+    worker: str | None = None
+    """The lab's Celery app, for `celery -A WORKER worker`, if it has one (Lab 7)."""
 
     @property
     def heading(self) -> str:

@@ -23,7 +23,7 @@ from IPython.display import Code, display
 
 from grader.manifest import ROOT, Lab, load_course, shown_as
 from grader.report import results_file
-from grader.server import LabServer, serve
+from grader.server import LabServer, serve, start_worker
 
 _here: Path | None = None
 
@@ -72,6 +72,21 @@ async def lab_server(lab_id: str, **options: Any) -> AsyncIterator[LabServer]:
         graded.source, app=lab.app, shown_as=shown_as(graded.source), preload=lab.preload, **options
     ) as server:
         yield server
+
+
+@asynccontextmanager
+async def lab_worker(lab_id: str, env: dict[str, str] | None = None) -> AsyncIterator[LabServer]:
+    """Your Celery app's worker (`celery -A app.worker worker`, on a sandbox copy), stopped when
+    the block ends; `kill()` it to see what a crash does."""
+    graded = _graded(lab_id)
+    source, lab = graded.source, graded.lab
+    worker = await start_worker(
+        source, app=lab.worker, shown_as=shown_as(source), env=env, preload=lab.preload
+    )
+    try:
+        yield worker
+    finally:
+        await worker.stop()
 
 
 def check(lab_id: str) -> dict[str, Any]:

@@ -36,6 +36,8 @@ class Launch:
     cwd_elsewhere: bool = False
     gunicorn_workers: int | None = None
     """Served under gunicorn with the lab's gunicorn.conf.py and this many workers (Lab 10)."""
+    celery_worker: bool = False
+    """Not a server: a Celery worker of the Celery app `app` (Lab 7)."""
 
     def settings(self) -> str:
         """`SLEEP_SECONDS=0.75 TASK_SECONDS=0.5`, with removed variables and files named."""
@@ -56,7 +58,10 @@ class Launch:
         words = []
         if unset := [name for name, value in self.env.items() if value is None]:
             words += ["env", *(f"-u {name}" for name in unset)]
-        if self.gunicorn_workers is None:
+        if self.celery_worker:
+            words += [f"{k}={shlex.quote(v)}" for k, v in self.env.items() if v is not None]
+            words += ["celery", "-A", self.app, "worker", "--loglevel", "INFO"]
+        elif self.gunicorn_workers is None:
             words += [f"{k}={shlex.quote(v)}" for k, v in self.env.items() if v is not None]
             words += ["uvicorn", self.app, "--port", str(PORT)]
         else:

@@ -23,7 +23,11 @@ from grader import evidence
 from grader.failures import AppDidNotStart, CheckFailure, CheckTimedOut
 from grader.manifest import Check, Lab
 from grader.scale import scaled
-from grader.server import LabServer, run_to_end, start_server
+from grader.server import LabServer, run_to_end, start_server, start_worker
+
+Starter = Callable[..., Awaitable[LabServer]]
+"""How a check's process starts: `start_server` (a server of the app) or `start_worker` (a Celery
+worker of its Celery app)."""
 
 
 class Startups:
@@ -38,8 +42,8 @@ class Startups:
         self._slots = asyncio.Semaphore(os.cpu_count() or 2)
         self._failures: dict[str, AppDidNotStart] = {}
 
-    async def start(self, source: Path, **options: Any) -> LabServer:
-        key = repr((source, sorted(options.items())))
+    async def start(self, source: Path, start: Starter, **options: Any) -> LabServer:
+        key = repr((source, start.__name__, sorted(options.items())))
         async with self._slots:
             if failure := self._failures.get(key):
                 raise AppDidNotStart(
@@ -49,7 +53,7 @@ class Startups:
                     exit_code=failure.exit_code,
                 )
             try:
-                return await start_server(source, **options)
+                return await start(source, **options)
             except AppDidNotStart as failure:
                 self._failures[key] = failure
                 raise
@@ -100,19 +104,39 @@ class LabContext:
     ) -> AsyncIterator[LabServer]:
         """A fresh server of the app under test (options: see `start_server`), stopped when the
         block ends."""
+        async with self._running(
+            start_server,
+            app=self.lab.app,
+            shown_as=self.shown_as,
+            env=env,
+            files=files,
+            probes=tuple(probes),
+            preload=self.lab.preload,
+            cwd_elsewhere=cwd_elsewhere,
+            gunicorn_workers=gunicorn_workers,
+        ) as server:
+            yield server
+
+    @asynccontextmanager
+    async def worker(self, env: Mapping[str, str | None] | None = None) -> AsyncIterator[LabServer]:
+        """A fresh Celery worker of the lab's Celery app (its `worker` in course.toml), stopped
+        when the block ends: see `start_worker`."""
+        if self.lab.worker is None:
+            raise ValueError(f"{self.lab.id} has no Celery app (`worker` in course.toml)")
+        async with self._running(
+            start_worker,
+            app=self.lab.worker,
+            shown_as=self.shown_as,
+            env=env,
+            preload=self.lab.preload,
+        ) as worker:
+            yield worker
+
+    @asynccontextmanager
+    async def _running(self, start: Starter, **options: Any) -> AsyncIterator[LabServer]:
         began = self.starting_since = time.perf_counter()
         try:
-            server = await self.startups.start(
-                self.source,
-                app=self.lab.app,
-                shown_as=self.shown_as,
-                env=env,
-                files=files,
-                probes=tuple(probes),
-                preload=self.lab.preload,
-                cwd_elsewhere=cwd_elsewhere,
-                gunicorn_workers=gunicorn_workers,
-            )
+            server = await self.startups.start(self.source, start, **options)
         finally:  # a start-up that failed took start-up time too, not the check's
             self.starting_since = None
             self.started_seconds += time.perf_counter() - began

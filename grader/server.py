@@ -141,7 +141,9 @@ class LabServer:
     @property
     def port(self) -> int | None:
         """Where the server listens: uvicorn says so in its output, a gunicorn master through the
-        grader's hooks (whatever the log level)."""
+        grader's hooks (whatever the log level). A Celery worker listens nowhere."""
+        if self.launch.celery_worker:
+            return None
         if self.workers is None:
             return self.output.port
         listening = [r for r in self.probed("gunicorn") if r["event"] == "listening"]
@@ -203,8 +205,9 @@ class LabServer:
 
     async def busy_at(self) -> str:
         """Where the app's own code is running now, from a stack dump of every thread. A gunicorn
-        master takes SIGUSR1 for itself (it reopens its logs): none there."""
-        if self.process.poll() is not None or self.workers is not None:
+        master takes SIGUSR1 for itself (it reopens its logs), and so does a Celery worker: none
+        there."""
+        if self.process.poll() is not None or self.workers is not None or self.port is None:
             return ""
         frames = busy_frames(await self._stack_dump(), self.shown_as)
         return "\n".join(f"  {frame.describe(self.source, self.shown_as)}" for frame in frames)
@@ -223,8 +226,16 @@ class LabServer:
             count = len(self.output.lines)
         return self.output.lines[start:]
 
+    def tasks_started(self) -> list[dict[str, Any]]:
+        """Each try of a task a Celery worker has started: its `task_id`, `name`, `pid` and
+        the time it started (`at`, as time.time() reads it)."""
+        return [r for r in self.probed("celery") if r["event"] == "task started"]
+
     def _ready(self) -> bool:
-        """Listening, and under gunicorn with the workers asked for started."""
+        """Listening, and under gunicorn with the workers asked for started; for a Celery worker,
+        consuming from its queues."""
+        if self.launch.celery_worker:
+            return any(r["event"] == "ready" for r in self.probed("celery"))
         if self.port is None:
             return False
         return self.workers is None or len(self.worker_pids()) >= self.workers
@@ -274,6 +285,8 @@ class LabServer:
                     launch=self.launch,
                 )
             await asyncio.sleep(0.02)
+        if self.port is None:
+            return
         # Ready means accepting connections: a TCP connect, not a request an app would count.
         _, writer = await asyncio.open_connection(HOST, self.port)
         writer.close()
@@ -297,6 +310,12 @@ class LabServer:
         return AppDidNotStart(
             message, output=self.output.lines, launch=self.launch, exit_code=self.process.poll()
         )
+
+    async def kill(self) -> None:
+        """SIGKILL the whole process group at once, as a crash or an out-of-memory kill does:
+        nothing finishes, nothing is handed back. Its output stays readable."""
+        _signal_group(self.process, signal.SIGKILL)
+        await self.exit_status(within=EXIT_WAIT)
 
     async def stop(self) -> None:
         """SIGTERM the server's process group, then SIGKILL whatever is left after a grace time."""
@@ -344,6 +363,35 @@ async def start_server(
     launch = Launch(
         app, source, shown_as, dict(env or {}), dict(files or {}), cwd_elsewhere, gunicorn_workers
     )
+    return await _start_until_ready(launch, command, probes, preload)
+
+
+async def start_worker(
+    source: Path,
+    *,
+    app: str,
+    shown_as: str,
+    env: Mapping[str, str | None] | None = None,
+    preload: Collection[str] = (),
+) -> LabServer:
+    """Start `celery -A APP worker` (the Celery app `app` of the lab in `source`) on a sandbox
+    copy, as it is deployed: the default prefork pool, two pool processes. Ready when it returns:
+    consuming from its queues. Raises AppDidNotStart, with the learner's error, if it crashes or
+    hangs first.
+
+    Mingle, gossip and heartbeats (workers talking to each other) are off: a worker of its own
+    needs none of them, and mingle alone makes a start a second slower."""
+    command = [
+        "celery", "-A", app, "worker", "--pool", "prefork", "--concurrency", "2",
+        "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat",
+    ]  # fmt: skip
+    launch = Launch(app, source, shown_as, dict(env or {}), celery_worker=True)
+    return await _start_until_ready(launch, command, (), preload)
+
+
+async def _start_until_ready(
+    launch: Launch, command: list[str], probes: Collection[str], preload: Collection[str]
+) -> LabServer:
     server = await _start(launch, command, probes, preload)
     try:
         await server._wait_until_ready()
