@@ -61,6 +61,12 @@ def workflow(lab: Lab) -> dict[str, object]:
         },
         {"name": "Install the course", "run": "make setup"},
     ]
+    if lab.system_packages:  # GitHub's runners are not root: `make setup` cannot install them
+        packages = " ".join(lab.system_packages)
+        setup.insert(2, {
+            "name": f"Install Debian's {packages}",
+            "run": f"sudo apt-get update -qq && sudo apt-get install -y -qq {packages}",
+        })  # fmt: skip
     return {
         "name": f"Autograding: {lab.heading}",
         "on": ["push", "repository_dispatch"],

@@ -66,6 +66,9 @@ class Lab:
     """Modules the app imports that the fork server loads once for all its servers."""
     worker: str | None = None
     """The lab's Celery app, for `celery -A WORKER worker`, if it has one (Lab 7)."""
+    system_packages: tuple[str, ...] = ()
+    """Debian packages its checks run (Lab 7's redis-server): `make setup` installs them where it
+    runs as root; a Classroom workflow installs them with sudo."""
 
     @property
     def heading(self) -> str:
@@ -159,6 +162,7 @@ def load_course(path: Path = MANIFEST) -> Course:
                 Lab(
                     checks=tuple(_check(c) for c in lab.pop("checks")),
                     preload=tuple(lab.pop("preload", ())),
+                    system_packages=tuple(lab.pop("system_packages", ())),
                     **lab,
                 )
                 for lab in data["labs"]

@@ -207,7 +207,7 @@ class LabServer:
         """Where the app's own code is running now, from a stack dump of every thread. A gunicorn
         master takes SIGUSR1 for itself (it reopens its logs), and so does a Celery worker: none
         there."""
-        if self.process.poll() is not None or self.workers is not None or self.port is None:
+        if self.process.poll() is not None or self.workers or self.launch.celery_worker:
             return ""
         frames = busy_frames(await self._stack_dump(), self.shown_as)
         return "\n".join(f"  {frame.describe(self.source, self.shown_as)}" for frame in frames)

@@ -50,6 +50,9 @@ ADDED_IN = [
     ("pyjwt", "2.11.0", r"\bInsecureKeyLengthWarning\b", "the warning for short HMAC keys"),
     ("fastapi", "0.142.0", r"\btelemetry=", "FastAPI(telemetry=...), its native telemetry"),
     ("stamina", "25.2.0", r"\bbackoff hook\b", "a backoff hook returning the pause itself"),
+    ("kombu", "5.7.0", r"\bunacked_restore_(interval|throttle)\b", "the Redis restore's options"),
+    ("celery", "5.7.0", r"\btask_retry_on_worker_lost\b", "task_retry_on_worker_lost"),
+    ("gunicorn", "25.1.0", r"--no-control-socket", "the master's control socket"),
 ]  # fmt: skip
 
 
