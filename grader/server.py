@@ -318,8 +318,10 @@ class LabServer:
         await self.exit_status(within=EXIT_WAIT)
 
     async def stop(self) -> None:
-        """SIGTERM the server's process group, then SIGKILL whatever is left after a grace time."""
-        if self.process.poll() is None:
+        """SIGTERM the server's process group, then SIGKILL whatever is left after a grace time.
+        A Celery worker is killed at once: its warm shutdown takes a second, and a check has
+        nothing left for it to finish."""
+        if self.process.poll() is None and not self.launch.celery_worker:
             _signal_group(self.process, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE
             while self.process.poll() is None and time.monotonic() < deadline:
