@@ -17,6 +17,7 @@ import pytest
 
 from grader.apptrace import busy_frames, crash_location
 from grader.manifest import ROOT, load_course
+from grader.services.gunicorn import children
 from tests.labcases import Edit
 
 LAB = load_course().lab("lab3")
@@ -36,6 +37,14 @@ def servers_of(pid: int) -> list[int]:
         except OSError:
             pass  # gone, or not ours to read
     return found
+
+
+def zombie(pid: int) -> bool:
+    """Dead, not yet reaped by its parent (PID 1 here, in its own time)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def line_of(folder: Path, text: str) -> int:
@@ -166,10 +175,30 @@ def test_app_writing_into_its_folder_leaves_the_graded_copy_untouched(grade, sub
     assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def redis_servers_of(pid: int) -> list[int]:
+    """The redis-servers the grader running as `pid` started itself (Lab 7's checks)."""
+    found = []
+    for child in children(pid):
+        try:
+            if b"redis-server" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
 @pytest.mark.parametrize(
-    ("lab", "processes"),
-    [("lab3", 2), ("lab10", 5)],  # lab10: the fork server, a gunicorn master and its two workers
+    ("signum", "lab", "processes"),
+    [
+        pytest.param(signal.SIGINT, "lab3", 2, id="ctrl-c"),
+        pytest.param(signal.SIGKILL, "lab3", 2, id="killed"),
+        # the fork server, a gunicorn master and its two workers
+        pytest.param(signal.SIGINT, "lab10", 5, id="ctrl-c-gunicorn"),
+        pytest.param(signal.SIGKILL, "lab10", 5, id="killed-gunicorn"),
+        # the fork server, an API, a Celery worker and its two pool processes, and the Redis the
+        # grader starts itself
+        pytest.param(signal.SIGKILL, "lab7", 5, id="killed-celery"),
+    ],
 )
 def test_no_server_outlives_an_interrupted_grading(signum, lab, processes):
     grading = subprocess.Popen(
@@ -184,12 +213,15 @@ def test_no_server_outlives_an_interrupted_grading(signum, lab, processes):
         while len(servers_of(grading.pid)) < processes and time.monotonic() < deadline:
             time.sleep(0.05)
         assert servers_of(grading.pid), "the grading never started a server"
+        redis = redis_servers_of(grading.pid)
+        assert redis or lab != "lab7", "the grading started no Redis"
         grading.send_signal(signum)
         grading.wait(timeout=30)
         deadline = time.monotonic() + 10
         while servers_of(grading.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not servers_of(grading.pid)
+        assert not [pid for pid in redis if Path(f"/proc/{pid}").exists() and not zombie(pid)]
     finally:
         grading.kill()
         grading.wait()
