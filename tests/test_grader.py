@@ -17,7 +17,7 @@ import pytest
 
 from grader.apptrace import busy_frames, crash_location
 from grader.manifest import ROOT, load_course
-from grader.services.gunicorn import children
+from grader.services.gunicorn import children, running
 from tests.labcases import Edit
 
 LAB = load_course().lab("lab3")
@@ -37,14 +37,6 @@ def servers_of(pid: int) -> list[int]:
         except OSError:
             pass  # gone, or not ours to read
     return found
-
-
-def zombie(pid: int) -> bool:
-    """Dead, not yet reaped by its parent (PID 1 here, in its own time)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def line_of(folder: Path, text: str) -> int:
@@ -221,7 +213,7 @@ def test_no_server_outlives_an_interrupted_grading(signum, lab, processes):
         while servers_of(grading.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not servers_of(grading.pid)
-        assert not [pid for pid in redis if Path(f"/proc/{pid}").exists() and not zombie(pid)]
+        assert not [pid for pid in redis if running(pid)]
     finally:
         grading.kill()
         grading.wait()

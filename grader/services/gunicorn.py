@@ -62,6 +62,14 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def running(pid: int) -> bool:
+    """Whether `pid` is still running: not gone, and not dead awaiting its parent's reaping."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 @dataclass(frozen=True)
 class Response:
     status: int

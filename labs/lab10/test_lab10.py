@@ -26,7 +26,7 @@ from grader import LabContext, expect_status, fail, scaled
 from grader.expect import answer, observed
 from grader.fakes.database import database
 from grader.server import HOST, LabServer
-from grader.services.gunicorn import Connection, children, describe, loaded_config
+from grader.services.gunicorn import Connection, children, describe, loaded_config, running
 
 SLOW = scaled(2.0)
 """SLOW_SECONDS: how long GET /slow takes."""
@@ -339,17 +339,10 @@ async def test_ready_turns_503_when_draining(lab: LabContext):
 async def _gone(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists() or _zombie(pid):
+        if not running(pid):
             return True
         await asyncio.sleep(0.05)
     return False
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
 
 
 # --- Task 4: production settings ---
