@@ -185,9 +185,10 @@ class FakeAnthropic:
         self.release()
 
     # What it received
-    def messages(self) -> list[Call]:
-        """The requests to `POST /v1/messages`, in order of arrival."""
-        return [call for call in self.calls if call.path == "/v1/messages"]
+    def messages(self, since: int = 0) -> list[Call]:
+        """The requests to `POST /v1/messages`, in order of arrival, from the `since`-th request
+        received on (`len(api.calls)` before an action: the model calls the action made)."""
+        return [call for call in self.calls[since:] if call.path == "/v1/messages"]
 
     def token_counts(self) -> list[Call]:
         return [call for call in self.calls if call.path == "/v1/messages/count_tokens"]
