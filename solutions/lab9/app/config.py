@@ -13,7 +13,7 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = None
     """ANTHROPIC_BASE_URL: where the model API is; none, Anthropic's own."""
 
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-4-6"
     """MODEL: the model asked first."""
 
     fallback_model: str = "claude-haiku-4-5"
