@@ -24,7 +24,6 @@ from pydantic_settings import BaseSettings
 
 from grader.fakes.anthropic import FakeAnthropic, fake_anthropic
 
-
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, object]]]
 
 
