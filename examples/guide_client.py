@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import anthropic
 import httpx
@@ -103,9 +103,14 @@ def make_app(settings: GuideSettings, *, client_per_request: bool = False) -> Fa
 # --8<-- [end:app]
 
 
-def settings_for(api: FakeAnthropic, **overrides: object) -> GuideSettings:
-    """The settings that point the guide at the fake API, as its environment would."""
-    return GuideSettings(
+Settings = TypeVar("Settings", bound=GuideSettings)
+
+
+def settings_for(
+    api: FakeAnthropic, kind: type[Settings] = GuideSettings, **overrides: object
+) -> Settings:
+    """Settings of `kind` that point the guide at the fake API, as its environment would."""
+    return kind(
         anthropic_api_key=api.settings["ANTHROPIC_API_KEY"],
         anthropic_base_url=api.settings["ANTHROPIC_BASE_URL"],
         **overrides,

@@ -253,7 +253,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def settings_at(api: FakeAnthropic, path: Path) -> RetrievalSettings:
-    return RetrievalSettings(**settings_for(api).model_dump(), chroma_path=path)
+    return settings_for(api, RetrievalSettings, chroma_path=path)
 
 
 async def ask(guide: httpx.AsyncClient, question: str) -> dict:
