@@ -106,6 +106,12 @@ def make_app(settings: GuideSettings) -> FastAPI:
     return app
 
 
+def serve() -> FastAPI:
+    """For `uvicorn guide_streaming:serve --factory`, configured by the environment
+    (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL): benchmarks/ai_api.py runs it so."""
+    return make_app(GuideSettings())
+
+
 # --8<-- [start:buffering_middleware]
 class ResponseBodyLogger:
     """Wrong for streams: a pure ASGI middleware that holds the whole body back, to log it,
