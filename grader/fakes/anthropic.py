@@ -23,6 +23,7 @@ use it whether or not it has a loop, and a check that blocks never stalls the mo
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import itertools
@@ -123,10 +124,10 @@ def _texts(value: object) -> list[str]:
 class FakeAnthropic:
     """The running fake. Change how it answers at any time; read `calls` for what it received."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._reserved = socket.socket()
         self._reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._reserved.bind((HOST, 0))
+        self._reserved.bind((HOST, port))
         self.port: int = self._reserved.getsockname()[1]
         self.url = f"http://{HOST}:{self.port}"
         self.words = 8
@@ -438,13 +439,32 @@ _REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Ser
 
 
 @contextlib.contextmanager
-def fake_anthropic(*, up: bool = True) -> Iterator[FakeAnthropic]:
-    """A fake Anthropic API on a free port of 127.0.0.1, answering if `up`, gone when the block
-    ends (streams in progress are cut)."""
-    api = FakeAnthropic()
+def fake_anthropic(*, up: bool = True, port: int = 0) -> Iterator[FakeAnthropic]:
+    """A fake Anthropic API on 127.0.0.1 (a free port unless `port` is given), answering if `up`,
+    gone when the block ends (streams in progress are cut)."""
+    api = FakeAnthropic(port)
     try:
         if up:
             api.start()
         yield api
     finally:
         api.close()
+
+
+def main() -> None:
+    """`python -m grader.fakes.anthropic --port 8100`: the fake, for trying an app by hand."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--pace", type=float, default=0.1, help="seconds between streamed words")
+    parser.add_argument("--words", type=int, default=20, help="words in each reply")
+    options = parser.parse_args()
+    with fake_anthropic(port=options.port) as api:
+        api.pace, api.words = options.pace, options.words
+        settings = " ".join(f"{name}={value}" for name, value in api.settings.items())
+        print(f"A fake Anthropic API on {api.url}; point your app at it with\n  {settings}")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,9 +5,8 @@ for ChromaDB, and a fake Anthropic API (grader/fakes/anthropic.py) that your app
 `anthropic` client talks to over a real socket: it streams its answers one word at a time, counts
 tokens one per word, records every request (the model, the prompt, the connection it came on,
 whether the client left before the end), and can be told to answer 529 (overloaded), to answer
-nothing at all, or to stop. The documents and questions below are the lab's own: which document
-answers which question was measured with the same embedding model, all-MiniLM-L6-v2
-(tests/test_lab9_data.py keeps them honest).
+nothing at all, or to stop. The documents and questions below are the lab's own: the documents and
+questions are the help desk's (grader/helpdesk.py).
 """
 
 import asyncio
@@ -21,12 +20,12 @@ import httpx
 from grader import LabContext, expect_error, expect_status, fail, scaled
 from grader.expect import answer
 from grader.fakes.anthropic import Call, FakeAnthropic, fake_anthropic
+from grader.helpdesk import DOCUMENTS, MIN_RELEVANCE, QUESTIONS, UNRELATED
 from grader.server import LabServer
 from grader.sse import Event, events
 
 MODEL = "claude-grader-primary"
 FALLBACK = "claude-grader-fallback"
-MIN_RELEVANCE = 0.3
 PACE = scaled(0.1)
 """Seconds between the fake model's words when a stream is timed."""
 RETRY_BASE = scaled(0.4)
@@ -44,35 +43,6 @@ LONG_REPLY = 40
 """Words in the reply whose client leaves after two of them."""
 SETTLE = 2.0
 """Real seconds the usage totals may lag the answers they count."""
-
-DOCUMENTS = {
-    "vpn": "To connect from home, open the VPN client and sign in with your staff account and "
-    "the six-digit code from your authenticator app.",
-    "printer": "Printers on every floor take jobs from the shared print queue. Collect your pages "
-    "by tapping your badge on any printer.",
-    "password": "Passwords expire every ninety days. Change yours at the self-service portal "
-    "before it lapses, or your account is locked.",
-    "laptop-loan": "The service desk lends laptops for up to two weeks. Book one in the catalogue "
-    "and pick it up at the desk on floor two.",
-    "wifi": "Guests join the visitor Wi-Fi with the voucher printed at reception; staff devices "
-    "use the corporate network automatically.",
-    "phishing": "Forward suspicious e-mails to the security team with the report button, and "
-    "never open attachments you did not expect.",
-    "monitor": "Each desk has a docking station: one USB-C cable charges your laptop and drives "
-    "both external screens.",
-    "backup": "Files saved in your home folder are copied to the backup server every night and "
-    "kept for thirty days.",
-}
-QUESTIONS = {
-    "How can I reach the office systems while working remotely?": ["vpn"],
-    "What should I do with a dodgy message that asks me to click a link?": ["phishing"],
-    "Can I borrow a computer for a fortnight?": ["laptop-loan"],
-    "I forgot my login and cannot get into the office systems from my house.": ["vpn", "password"],
-}
-"""Each question shares no content word with the documents that answer it; the sources are the
-documents at or above MIN_RELEVANCE, most similar first."""
-UNRELATED = "What is the boiling point of tungsten?"
-"""No document comes near MIN_RELEVANCE (the most similar: 0.04)."""
 
 
 def settings(api: FakeAnthropic, chroma: object, **changes: object) -> dict[str, str]:
