@@ -132,44 +132,86 @@ def submission(tmp_path: Path):
 
 CASE_KINDS = ("mutant", "mistake", "variant")
 JOBS = int(os.environ.get("COURSE_TEST_JOBS", "3"))
-"""Gradings run at once by the tests that run many. Each lab holds its correct answers to their
-timing rules under two busy CPU loops, so a few gradings side by side on two cores leave every
-verdict as it would be alone."""
+"""Works run at once ahead of the tests (below). Each lab holds its correct answers to their
+timing rules under two busy CPU loops, so a few gradings side by side on two cores, beside the
+tests that run meanwhile, leave every verdict as it would be alone."""
+
+Work = Callable[[dict[str, Any], Path], Any]
+"""Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the
+test judges (or an exception it raises)."""
+_works: dict[str, Work] = {}
+_futures: dict[str, dict[str, Future]] = {}
+_pool: ThreadPoolExecutor | None = None
+_scratch: Path | None = None
+STARTING_ORDER = ("lab_grading", "case_grading", "class_graded", "round_trip_of", "notebook_run")
+"""Which works start first: those whose tests come first, then the longest."""
 
 
-def ahead_of_time(
-    request: pytest.FixtureRequest, fixture: str, work: Callable[[dict[str, Any]], Any]
-) -> dict[str, Future]:
-    """`work(params)` for each selected test that uses `fixture`, JOBS at a time, before any of
-    them runs: by test id, the future of each (its result, or the exception it raised)."""
-    wanted = {
-        item.nodeid: item.callspec.params
-        for item in request.session.items
+def ahead_of_time(fixture: str) -> Callable[[Work], Work]:
+    """Registers `work` for every selected test that uses the fixture named `fixture`: all of
+    them start, JOBS at a time, as soon as the session has collected its tests, and run beside the
+    tests that need none (the site, the style, the examples, ...), which would otherwise leave a
+    core idle. The fixture itself is `result_of(request)`: it waits for its test's work."""
+
+    def register(work: Work) -> Work:
+        _works[fixture] = work
+        return work
+
+    return register
+
+
+def result_of(request: pytest.FixtureRequest) -> Any:
+    """The result of the work registered for the requesting fixture, for the requesting test."""
+    return _futures[request.fixturename][request.node.nodeid].result()
+
+
+def started(fixture: str) -> dict[str, Future]:
+    """By test id, the futures of the works started for `fixture`."""
+    return _futures.get(fixture, {})
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    global _pool, _scratch
+    wanted = [
+        (fixture, item)
+        for fixture in STARTING_ORDER
+        for item in session.items
         if fixture in getattr(item, "fixturenames", ())
-    }
-    with ThreadPoolExecutor(JOBS) as pool:
-        return {nodeid: pool.submit(work, params) for nodeid, params in wanted.items()}
+    ]
+    if not wanted:
+        return
+    assert set(_works) <= set(STARTING_ORDER), f"give {set(_works) - set(STARTING_ORDER)} an order"
+    _scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
+    _pool = ThreadPoolExecutor(JOBS, thread_name_prefix="ahead-of-time")
+    for number, (fixture, item) in enumerate(wanted):
+        folder = _scratch / str(number)
+        folder.mkdir()
+        future = _pool.submit(_works[fixture], item.callspec.params, folder)
+        _futures.setdefault(fixture, {})[item.nodeid] = future
 
 
-@pytest.fixture(scope="session")
-def case_gradings(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Every selected mutant, mistake and variant (tests/labs/LAB.toml), graded ahead of the tests
-    that judge them: each is a whole grading, seconds of mostly waiting."""
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Works not started are dropped (a session stopped early); those running are waited for."""
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+    if _scratch is not None:
+        shutil.rmtree(_scratch, ignore_errors=True)
 
-    def grade_case(params: dict[str, Any]) -> Grading:
-        lab = params["lab"]
-        case = next(params[kind] for kind in CASE_KINDS if kind in params)
-        folder = tmp_path_factory.mktemp("case")
-        copy = make_submission(lab, edits_of(case), folder / "submission")
-        return run_grading(lab, folder / "results.json", "--submission", str(copy))
 
-    return ahead_of_time(request, "case_grading", grade_case)
+@ahead_of_time("case_grading")
+def grade_case(params: dict[str, Any], folder: Path) -> Grading:
+    """A mutant, mistake or variant (tests/labs/LAB.toml): a submission of the solution with the
+    case's edits, graded as a learner grades."""
+    lab = params["lab"]
+    case = next(params[kind] for kind in CASE_KINDS if kind in params)
+    copy = make_submission(lab, edits_of(case), folder / "submission")
+    return run_grading(lab, folder / "results.json", "--submission", str(copy))
 
 
 @pytest.fixture
-def case_grading(request: pytest.FixtureRequest, case_gradings: dict[str, Future]) -> Grading:
-    """The grading of this test's case: a submission of the solution with the case's edits."""
-    return case_gradings[request.node.nodeid].result()
+def case_grading(request: pytest.FixtureRequest) -> Grading:
+    """The grading of this test's case, started ahead of time."""
+    return result_of(request)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ ADDED_IN = [
     ("celery", "5.7.0", r"\btask_retry_on_worker_lost\b", "task_retry_on_worker_lost"),
     ("gunicorn", "25.1.0", r"--no-control-socket", "the master's control socket"),
     ("fastapi", "0.135.0", r"\bfastapi\.sse\b", "fastapi.sse, its server-sent events"),
-    ("anthropic", "0.47.0", r"\bOverloadedError\b", "anthropic.OverloadedError for a 529"),
+    ("anthropic", "0.108.0", r"\bOverloadedError\b", "anthropic.OverloadedError for a 529"),
     ("anthropic", "0.41.0", r"\bmessages\.count_tokens\b", "client.messages.count_tokens"),
     ("chromadb", "1.0.0", r"configuration=\{\"hnsw\"", "a collection's configuration dict"),
 ]  # fmt: skip

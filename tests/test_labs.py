@@ -8,14 +8,13 @@ each variant is another right answer the lesson allows, which every check must a
 from __future__ import annotations
 
 import ast
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from grader.manifest import ROOT, load_course
-from tests.conftest import Grading, ahead_of_time, run_grading
+from tests.conftest import Grading, ahead_of_time, result_of, run_grading, started
 from tests.labcases import load_cases
 
 LABS = load_course().labs
@@ -79,34 +78,24 @@ def learners_files() -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in sorted((ROOT / "labs").rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="session")
-def learners_folder() -> dict[Path, bytes]:
-    """labs/ as the session found it, before any grading."""
-    return learners_files()
+LEARNERS_FOLDER = learners_files()
+"""labs/ as the session found it: read as the tests are collected, before any grading starts."""
 
 
-@pytest.fixture(scope="session")
-def lab_gradings(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    learners_folder: dict[Path, bytes],
-):
-    """Each selected lab's starter (the learner's own folder, labs/LAB), and its solution on forked
-    and spawned servers, graded ahead of the tests that judge them."""
-
-    def grade(params: dict[str, Any]) -> Grading:
-        results = tmp_path_factory.mktemp("grades") / "results.json"
-        if "forkserver" not in params:
-            return run_grading(params["lab"], results)
-        env = {"GRADER_FORKSERVER": params["forkserver"]}
-        return run_grading(params["lab"], results, "--solution", env=env)
-
-    return ahead_of_time(request, "lab_grading", grade)
+@ahead_of_time("lab_grading")
+def grade_lab(params: dict[str, Any], folder: Path) -> Grading:
+    """A lab's starter (the learner's own folder, labs/LAB), or its solution on forked or
+    spawned servers."""
+    results = folder / "results.json"
+    if "forkserver" not in params:
+        return run_grading(params["lab"], results)
+    env = {"GRADER_FORKSERVER": params["forkserver"]}
+    return run_grading(params["lab"], results, "--solution", env=env)
 
 
 @pytest.fixture
-def lab_grading(request: pytest.FixtureRequest, lab_gradings: dict[str, Future]) -> Grading:
-    return lab_gradings[request.node.nodeid].result()
+def lab_grading(request: pytest.FixtureRequest) -> Grading:
+    return result_of(request)
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
@@ -174,16 +163,18 @@ def test_variant_gets_full_marks(lab, variant, case_grading):
     assert grading.results["points"] == lab.max_points, grading.output
 
 
-def test_grading_leaves_the_learners_folder_untouched(grade, lab_gradings, learners_folder):
+def test_grading_leaves_the_learners_folder_untouched(grade):
     """Nothing writes into labs/ but the learner: not the grader, not the app, not pytest. The
     starters' gradings are gradings of labs/ itself: once they are done, labs/ is as it was (run
     alone, this test grades every lab's folder itself)."""
     starters = [
-        future for test, future in lab_gradings.items() if "test_untouched_starter_fails" in test
+        future
+        for test, future in started("lab_grading").items()
+        if "test_untouched_starter_fails" in test
     ]
     for future in starters:
         future.result()
     if not starters:
         for lab in LABS:
             grade(lab)
-    assert learners_files() == learners_folder
+    assert learners_files() == LEARNERS_FOLDER

@@ -6,7 +6,6 @@ import csv
 import shutil
 import subprocess
 import sys
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 
 from grader.manifest import Lab, load_course
 from grader.nbgrader import tool_env
-from tests.conftest import ahead_of_time, run_grading
+from tests.conftest import ahead_of_time, result_of, run_grading
 
 LABS = load_course().labs
 
@@ -67,20 +66,16 @@ def round_trip(lab: Lab, folder: Path) -> RoundTrip:
     return RoundTrip(scores, starter.results["points"], nbformat.read(notebook, 4))
 
 
-@pytest.fixture(scope="session")
-def round_trips(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Every selected lab's round trip, run ahead of the tests: each autogrades two students,
-    their notebooks' experiments and gradings included, mostly waiting on servers."""
-
-    def run(params: dict[str, Any]) -> RoundTrip:
-        return round_trip(params["lab"], tmp_path_factory.mktemp(params["lab"].id))
-
-    return ahead_of_time(request, "round_trip_of", run)
+@ahead_of_time("round_trip_of")
+def run_round_trip(params: dict[str, Any], folder: Path) -> RoundTrip:
+    """A lab's round trip: it autogrades two students, their notebooks' experiments and
+    gradings included, mostly waiting on servers."""
+    return round_trip(params["lab"], folder)
 
 
 @pytest.fixture
-def round_trip_of(request: pytest.FixtureRequest, round_trips: dict[str, Future]) -> RoundTrip:
-    return round_trips[request.node.nodeid].result()
+def round_trip_of(request: pytest.FixtureRequest) -> RoundTrip:
+    return result_of(request)
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
 from grader.manifest import ROOT, Lab, load_course
-from tests.conftest import ahead_of_time
+from tests.conftest import ahead_of_time, result_of
 
 LABS = load_course().labs
 
@@ -23,26 +23,21 @@ def test_notebook_is_committed_without_outputs(lab):
     ]
 
 
-@pytest.fixture(scope="session")
-def notebook_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Each selected lab's notebook, run on the reference solution ahead of the test that judges
-    it: its kernel has an environment of its own, with its own grades folder."""
-
-    def run(params: dict) -> nbformat.NotebookNode:
-        lab: Lab = params["lab"]
-        grades = tmp_path_factory.mktemp("grades")
-        env = {**os.environ, "COURSE_NOTEBOOK_SOLUTIONS": "1", "COURSE_GRADES_DIR": str(grades)}
-        notebook = nbformat.read(ROOT / lab.notebook, as_version=4)
-        resources = {"metadata": {"path": str(ROOT / "notebooks")}}
-        NotebookClient(notebook, timeout=120, resources=resources).execute(env=env)
-        return notebook
-
-    return ahead_of_time(request, "notebook_run", run)
+@ahead_of_time("notebook_run")
+def run_notebook(params: dict, folder: Path) -> nbformat.NotebookNode:
+    """A lab's notebook, run on the reference solution: its kernel has an environment of its
+    own, with its own grades folder."""
+    lab: Lab = params["lab"]
+    env = {**os.environ, "COURSE_NOTEBOOK_SOLUTIONS": "1", "COURSE_GRADES_DIR": str(folder)}
+    notebook = nbformat.read(ROOT / lab.notebook, as_version=4)
+    resources = {"metadata": {"path": str(ROOT / "notebooks")}}
+    NotebookClient(notebook, timeout=120, resources=resources).execute(env=env)
+    return notebook
 
 
 @pytest.fixture
-def notebook_run(request: pytest.FixtureRequest, notebook_runs: dict[str, Future]):
-    return notebook_runs[request.node.nodeid].result()
+def notebook_run(request: pytest.FixtureRequest) -> nbformat.NotebookNode:
+    return result_of(request)
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])

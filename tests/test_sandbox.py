@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import uuid
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import pytest
 from grader import sandbox
 from grader.cgroups import Cgroups
 from grader.manifest import ROOT, Lab, load_course
-from tests.conftest import ahead_of_time, run_reaped
+from tests.conftest import ahead_of_time, result_of, run_reaped
 
 if (unavailable := sandbox.unavailable()) is not None:
     if os.environ.get("CI"):
@@ -371,19 +370,15 @@ def graded_both_ways(lab: Lab, folder: Path) -> tuple[dict[bool, dict], dict[str
     return grades, {path.name: path.read_text() for path in folder.glob("grades*/*.json")}
 
 
-@pytest.fixture(scope="session")
-def classes_graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Each selected lab's class, graded both ways ahead of the tests that compare them."""
-
-    def run(params: dict[str, Any]) -> tuple[dict[bool, dict], dict[str, str]]:
-        return graded_both_ways(params["lab"], tmp_path_factory.mktemp(params["lab"].id))
-
-    return ahead_of_time(request, "class_graded", run)
+@ahead_of_time("class_graded")
+def grade_class(params: dict[str, Any], folder: Path) -> tuple[dict[bool, dict], dict[str, str]]:
+    """A lab's class (its solution and starter as two students), graded both ways."""
+    return graded_both_ways(params["lab"], folder)
 
 
 @pytest.fixture
-def class_graded(request: pytest.FixtureRequest, classes_graded: dict[str, Future]):
-    return classes_graded[request.node.nodeid].result()
+def class_graded(request: pytest.FixtureRequest) -> tuple[dict[bool, dict], dict[str, str]]:
+    return result_of(request)
 
 
 @pytest.mark.parametrize("lab", load_course().labs, ids=lambda lab: lab.id)
