@@ -80,3 +80,32 @@ def busy_frames(dump: list[str], shown_as: str) -> list[Frame]:
             found.append(frames[0])
             in_thread_with_frame = True
     return found
+
+
+IDLE = ("/threading.py", "/selectors.py", "/queue.py", "/asyncio/runners.py")
+"""Where a thread that waits for work, or an event loop that waits for I/O, sits (uvloop's waits
+in C, so its thread's innermost Python frame is asyncio's runner)."""
+
+
+def library_frames(dump: list[str]) -> list[tuple[Frame, bool]]:
+    """The innermost frame of each thread in a faulthandler dump that is not idly waiting, and
+    whether that thread is the one that took the signal: the main thread, the event loop's. It is
+    where an app spends its time outside its own code: a model run inline blocks the event loop,
+    one run in a worker thread keeps a thread busy while the learner's code awaits it."""
+    found: list[tuple[Frame, bool]] = []
+    current, innermost_seen = False, True
+    for line in dump:
+        if header := THREAD.match(line):
+            current, innermost_seen = header[1] == "Current thread", False
+        elif not innermost_seen and (match := FRAME.match(line)):
+            innermost_seen = True
+            if not match["file"].endswith(IDLE):
+                frame = Frame(match["file"], int(match["line"]), match["function"])
+                found.append((frame, current))
+    return found
+
+
+def shortened(file: str) -> str:
+    """A library's file from its package on: `/venv/.../site-packages/chromadb/api.py` →
+    `chromadb/api.py`."""
+    return file.rpartition("/site-packages/")[2] if "/site-packages/" in file else file

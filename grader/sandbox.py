@@ -5,8 +5,8 @@ as root, each submission is graded inside a sandbox of its own, built by bubblew
 sandbox behind Flatpak) from Linux namespaces:
 
 - a filesystem of its own (mount namespace) holding only what grading needs: the system's /usr,
-  the Python interpreter and the course's environment, `grader/`, the lab's checks, course.toml
-  and pyproject.toml, all read-only; a private copy of that one submission, read-only (each server
+  the Python interpreter and the course's environment, `grader/`, `minilm/` (the embedding model
+  Lab 9's apps import), the lab's checks, course.toml and pyproject.toml, all read-only; a private copy of that one submission, read-only (each server
   runs on a writable copy of it in /tmp, as on a learner's machine); a /tmp and a /dev/shm of its
   own, each a tmpfs of limited size. The solutions, the course's tests, the other submissions,
   the instructor's home and the grades are not there at all, nor the batch's environment;
@@ -330,11 +330,13 @@ class Sandbox:
 
     def _course(self) -> list[Path]:
         """What of the course a grading reads: the interpreter and its environment, the grader,
-        the manifest, pytest's configuration and the lab's checks (not its starter app)."""
+        the course's embedding model that apps import (minilm/), the manifest, pytest's
+        configuration and the lab's checks (not its starter app)."""
         prefixes = {Path(p) for p in (sys.prefix, sys.exec_prefix, sys.base_prefix)}
         paths = [
             *(p for p in prefixes if not any(p.is_relative_to(q) for q in prefixes - {p})),
             ROOT / "grader",
+            ROOT / "minilm",
             ROOT / "course.toml",
             ROOT / "pyproject.toml",
         ]

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import httpx
 
-from grader.apptrace import THREAD, busy_frames, crash_location
+from grader.apptrace import THREAD, busy_frames, crash_location, library_frames, shortened
 from grader.failures import AppDidNotStart
 from grader.launch import STDOUT_MARK
 from grader.processes import ServerProcess, start_process
@@ -209,8 +209,14 @@ class LabServer:
         there."""
         if self.process.poll() is not None or self.workers or self.launch.celery_worker:
             return ""
-        frames = busy_frames(await self._stack_dump(), self.shown_as)
-        return "\n".join(f"  {frame.describe(self.source, self.shown_as)}" for frame in frames)
+        dump = await self._stack_dump()
+        if frames := busy_frames(dump, self.shown_as):
+            return "\n".join(f"  {frame.describe(self.source, self.shown_as)}" for frame in frames)
+        return "\n".join(
+            f"  not in your code, {'on the event loop' if loop else 'in a worker thread'}: "
+            f"{shortened(frame.file)}, line {frame.line}, in {frame.function}"
+            for frame, loop in library_frames(dump)
+        )
 
     async def _stack_dump(self) -> list[str]:
         """What the server prints on SIGUSR1 (grader/launch.py), once it has stopped coming: the

@@ -140,6 +140,8 @@ Work = Callable[[dict[str, Any], Path], Any]
 """Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the
 test judges (or an exception it raises)."""
 _works: dict[str, Work] = {}
+_served_by: dict[str, str] = {}
+_by_params: dict[tuple[str, str], Future] = {}
 _futures: dict[str, dict[str, Future]] = {}
 _pool: ThreadPoolExecutor | None = None
 _scratch: Path | None = None
@@ -147,14 +149,18 @@ STARTING_ORDER = ("lab_grading", "case_grading", "class_graded", "round_trip_of"
 """Which works start first: those whose tests come first, then the longest."""
 
 
-def ahead_of_time(fixture: str) -> Callable[[Work], Work]:
+def ahead_of_time(fixture: str, served_by: str | None = None) -> Callable[[Work], Work]:
     """Registers `work` for every selected test that uses the fixture named `fixture`: all of
     them start, JOBS at a time, as soon as the session has collected its tests, and run beside the
     tests that need none (the site, the style, the examples, ...), which would otherwise leave a
-    core idle. The fixture itself is `result_of(request)`: it waits for its test's work."""
+    core idle. The fixture itself is `result_of(request)`: it waits for its test's work. Where a
+    selected test with the same parameters uses `served_by`, whose work does this one's too, this
+    one is not started: its fixture reads the other's result (`served(request, served_by)`)."""
 
     def register(work: Work) -> Work:
         _works[fixture] = work
+        if served_by:
+            _served_by[fixture] = served_by
         return work
 
     return register
@@ -165,9 +171,24 @@ def result_of(request: pytest.FixtureRequest) -> Any:
     return _futures[request.fixturename][request.node.nodeid].result()
 
 
+def served(request: pytest.FixtureRequest, by: str) -> Future | None:
+    """The work started for `by` with this test's parameters, if any."""
+    params = request.node.callspec.params
+    return _by_params.get((by, repr(sorted(params.items()))))
+
+
 def started(fixture: str) -> dict[str, Future]:
     """By test id, the futures of the works started for `fixture`."""
     return _futures.get(fixture, {})
+
+
+LAST = ("tests/test_a11y.py", "tests/test_site_browser.py")
+"""Run after every other test: they drive Chromium, as Lab 2's gradings do, and a session's
+ahead-of-time works are over by then."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.startswith(LAST))  # a stable sort: order kept
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -183,11 +204,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     assert set(_works) <= set(STARTING_ORDER), f"give {set(_works) - set(STARTING_ORDER)} an order"
     _scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
     _pool = ThreadPoolExecutor(JOBS, thread_name_prefix="ahead-of-time")
+    chosen = {(fixture, repr(sorted(item.callspec.params.items()))) for fixture, item in wanted}
     for number, (fixture, item) in enumerate(wanted):
+        params = repr(sorted(item.callspec.params.items()))
+        if (_served_by.get(fixture), params) in chosen:
+            continue
         folder = _scratch / str(number)
         folder.mkdir()
         future = _pool.submit(_works[fixture], item.callspec.params, folder)
         _futures.setdefault(fixture, {})[item.nodeid] = future
+        _by_params[(fixture, params)] = future
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

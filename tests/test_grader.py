@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.apptrace import busy_frames, crash_location
+from grader.apptrace import busy_frames, crash_location, library_frames
 from grader.manifest import ROOT, load_course
 from grader.services.gunicorn import children, running
 from tests.labcases import Edit
@@ -262,3 +262,23 @@ def test_busy_frames_takes_each_threads_innermost_learner_frame():
         '  File "/usr/lib/python3.11/selectors.py", line 468 in select',
     ]
     assert [(f.line, f.function) for f in busy_frames(dump, "labs/lab3")] == [(30, "slow_fixed")]
+
+
+def test_library_frames_name_the_busy_threads_outside_the_learners_code():
+    """Where a hanging check says the app was busy when none of its own code runs: an embedding
+    model in a worker thread, while the event loop idles."""
+    dump = [
+        "Thread 0x00007f03 (most recent call first):",
+        '  File "/usr/lib/python3.11/threading.py", line 327 in wait',
+        "Thread 0x00007f01 (most recent call first):",
+        '  File "/venv/lib/python3.11/site-packages/minilm/model.py", line 100 in _linear',
+        '  File "/venv/lib/python3.11/site-packages/chromadb/api/models/Collection.py", line 5',
+        "",
+        "Current thread 0x00007f02 (most recent call first):",
+        '  File "/usr/lib/python3.11/asyncio/runners.py", line 118 in run',
+    ]
+    assert [(f.line, f.function, loop) for f, loop in library_frames(dump)] == [
+        (100, "_linear", False)
+    ]
+    dump[-1] = '  File "/venv/lib/python3.11/site-packages/numpy/linalg.py", line 9 in norm'
+    assert [loop for _, loop in library_frames(dump)] == [False, True]

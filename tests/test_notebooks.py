@@ -10,7 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 from grader.manifest import ROOT, Lab, load_course
-from tests.conftest import ahead_of_time, result_of
+from tests.conftest import ahead_of_time, result_of, served
 
 LABS = load_course().labs
 
@@ -23,7 +23,7 @@ def test_notebook_is_committed_without_outputs(lab):
     ]
 
 
-@ahead_of_time("notebook_run")
+@ahead_of_time("notebook_run", served_by="round_trip_of")
 def run_notebook(params: dict, folder: Path) -> nbformat.NotebookNode:
     """A lab's notebook, run on the reference solution: its kernel has an environment of its
     own, with its own grades folder."""
@@ -37,7 +37,10 @@ def run_notebook(params: dict, folder: Path) -> nbformat.NotebookNode:
 
 @pytest.fixture
 def notebook_run(request: pytest.FixtureRequest) -> nbformat.NotebookNode:
-    return result_of(request)
+    """The lab's notebook run on the solution: where the nbgrader round trip runs, its solution
+    student's notebook, autograded (the same cells on the same app), rather than a second run."""
+    round_trip = served(request, "round_trip_of")
+    return round_trip.result().solution_notebook if round_trip else result_of(request)
 
 
 @pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
