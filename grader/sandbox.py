@@ -6,8 +6,9 @@ sandbox behind Flatpak) from Linux namespaces:
 
 - a filesystem of its own (mount namespace) holding only what grading needs: the system's /usr,
   the Python interpreter and the course's environment, `grader/`, `minilm/` (the embedding model
-  Lab 9's apps import), the lab's checks, course.toml and pyproject.toml, all read-only; a private copy of that one submission, read-only (each server
-  runs on a writable copy of it in /tmp, as on a learner's machine); a /tmp and a /dev/shm of its
+  Lab 9's apps import), the lab's checks, course.toml and pyproject.toml, all read-only; a private
+  copy of that one submission, read-only (each server runs on a writable copy of it in /tmp, as on
+  a learner's machine); a /tmp and a /dev/shm of its
   own, each a tmpfs of limited size. The solutions, the course's tests, the other submissions,
   the instructor's home and the grades are not there at all, nor the batch's environment;
 - processes of its own (PID namespace): when the grading ends, everything it started ends,

@@ -131,10 +131,11 @@ def submission(tmp_path: Path):
 
 
 CASE_KINDS = ("mutant", "mistake", "variant")
-JOBS = int(os.environ.get("COURSE_TEST_JOBS", "3"))
+JOBS = int(os.environ.get("COURSE_TEST_JOBS", "2"))
 """Works run at once ahead of the tests (below). Each lab holds its correct answers to their
-timing rules under two busy CPU loops, so a few gradings side by side on two cores, beside the
-tests that run meanwhile, leave every verdict as it would be alone."""
+timing rules under two busy CPU loops: two gradings side by side on two cores, beside the test
+that runs meanwhile, leave every verdict as it would be alone. Three, beside a test that drives a
+browser or installs packages, starved a grading's checks past their time limits."""
 
 Work = Callable[[dict[str, Any], Path], Any]
 """Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the

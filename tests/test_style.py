@@ -7,7 +7,9 @@ import pytest
 
 from grader.manifest import ROOT
 
-PYTHON = ["grader", "labs", "solutions", "examples", "tests", "benchmarks", "mkdocs_hooks.py"]
+PYTHON = [
+    "grader", "minilm", "labs", "solutions", "examples", "tests", "benchmarks", "mkdocs_hooks.py"
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
