@@ -45,21 +45,22 @@ WORDS = (
 ).split()
 
 
-def count_words(value: object) -> int:
-    """Words in every text of a request's system prompt or messages, however nested."""
+def texts(value: object) -> list[str]:
+    """Every text of a request's system prompt or messages, however nested (strings, content
+    blocks, lists of them), in order."""
     if isinstance(value, str):
-        return len(value.split())
+        return [value]
     if isinstance(value, list):
-        return sum(count_words(item) for item in value)
+        return [text for item in value for text in texts(item)]
     if isinstance(value, dict):
-        texts = [value[key] for key in ("text", "content") if key in value]
-        return sum(count_words(text) for text in texts)
-    return 0
+        return [text for key in ("text", "content") if key in value for text in texts(value[key])]
+    return []
 
 
 def input_tokens(body: dict) -> int:
     """The fake's token count of a request: one per word of its system prompt and messages."""
-    return count_words(body.get("system", "")) + count_words(body.get("messages", []))
+    read = texts(body.get("system", "")) + texts(body.get("messages", []))
+    return sum(len(text.split()) for text in read)
 
 
 def default_reply(call: Call, words: int) -> str:
@@ -106,19 +107,7 @@ class Call:
     @property
     def prompt(self) -> str:
         """Everything the model was given to read: system prompt and every message's text."""
-        return "\n".join(
-            _texts(self.body.get("system", "")) + _texts(self.body.get("messages", []))
-        )
-
-
-def _texts(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [text for item in value for text in _texts(item)]
-    if isinstance(value, dict):
-        return [text for key in ("text", "content") if key in value for text in _texts(value[key])]
-    return []
+        return "\n".join(texts(self.body.get("system", "")) + texts(self.body.get("messages", [])))
 
 
 class FakeAnthropic:
@@ -147,7 +136,8 @@ class FakeAnthropic:
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-anthropic")
         self._thread.start()
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
+        """Each open connection, and the task serving it."""
 
     # What the app needs to reach it
     @property
@@ -229,14 +219,18 @@ class FakeAnthropic:
     async def _stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            for writer in list(self._writers):
+            handlers = list(self._handlers.values())
+            for writer in list(self._handlers):
                 writer.transport.abort()
+            # Each request in progress sees its client gone and is recorded so before stop()
+            # returns: a check reads its calls right after.
+            await asyncio.gather(*handlers, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        self._writers.add(writer)
+        self._handlers[writer] = asyncio.current_task()  # type: ignore[assignment]
         port = writer.get_extra_info("peername")[1]
         try:
             while await self._request(reader, writer, port):
@@ -244,7 +238,7 @@ class FakeAnthropic:
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
-            self._writers.discard(writer)
+            del self._handlers[writer]
             writer.close()
 
     async def _request(
