@@ -7,7 +7,7 @@ from grader.concurrency import Burst, burst
 from grader.expect import expect_error, expect_json_field, expect_status, fail
 from grader.failures import AppDidNotStart, CheckFailure
 from grader.runner import LabContext
-from grader.scale import scaled
+from grader.scale import patience, scaled
 
 __all__ = [
     "AppDidNotStart",
@@ -19,5 +19,6 @@ __all__ = [
     "expect_json_field",
     "expect_status",
     "fail",
+    "patience",
     "scaled",
 ]

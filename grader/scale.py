@@ -9,6 +9,9 @@ import os
 
 DEFAULT_SCALE = 1.0
 MIN_SCALE = 0.17
+BUSY_MACHINE = 2.0
+"""Real seconds a busy machine may add to any answer, whatever the scale: scheduling, a sandbox, a
+new connection. A scaled wait shrinks with the scale; this does not."""
 
 
 class TimeScaleError(ValueError):
@@ -33,3 +36,11 @@ def time_scale() -> float:
 def scaled(seconds: float) -> float:
     """`seconds` of course time, in real seconds at the current COURSE_TIME_SCALE."""
     return seconds * time_scale()
+
+
+def patience(wait: float) -> float:
+    """How long the grader waits for an answer that a correct app gives once `wait` real seconds
+    (already scaled) have passed, before calling the app stuck: three times the wait, and never
+    less than the wait plus BUSY_MACHINE. At scale 1 with a 1 s wait both are 3 s; at CI's 0.25
+    the ratio alone would leave a busy machine half a second."""
+    return max(3 * wait, wait + BUSY_MACHINE)

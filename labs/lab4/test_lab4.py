@@ -12,7 +12,15 @@ import time
 
 import httpx
 
-from grader import LabContext, expect_error, expect_json_field, expect_status, fail, scaled
+from grader import (
+    LabContext,
+    expect_error,
+    expect_json_field,
+    expect_status,
+    fail,
+    patience,
+    scaled,
+)
 from grader.expect import answer, sent
 from grader.fakes.upstream import NOWHERE, Reply, upstream
 
@@ -20,9 +28,10 @@ MAX_QUANTITY = 5
 """MAX_ORDER_QUANTITY: the grader's own, not the default."""
 TIMEOUT = scaled(1.0)
 """UPSTREAM_TIMEOUT_SECONDS."""
-PATIENCE = 3 * TIMEOUT
-"""How long the grader waits for an answer when the avatar service hangs."""
-HANG = 10 * TIMEOUT
+PATIENCE = patience(TIMEOUT)
+"""How long the grader waits for an answer when the avatar service hangs: 3·T, and never less than
+T + 2 real seconds (see grader.scale.patience)."""
+HANG = 2 * PATIENCE
 """How long the hanging avatar service stays silent: longer than the grader's patience."""
 PASSWORD = "grader-Secret-Passw0rd"
 PUBLIC_KEYS = {"id", "email", "display_name", "created_at"}

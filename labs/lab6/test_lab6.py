@@ -14,7 +14,7 @@ import time
 
 import httpx
 
-from grader import LabContext, expect_error, expect_status, fail, scaled
+from grader import LabContext, expect_error, expect_status, fail, patience, scaled
 from grader.expect import answer, error_body, sent
 from grader.fakes.upstream import (
     NOWHERE,
@@ -29,9 +29,10 @@ from grader.fakes.upstream import (
 
 TIMEOUT = scaled(1.0)
 """PART_TIMEOUT_SECONDS, in the checks about timeouts."""
-PATIENCE = 3 * TIMEOUT
-"""How long the grader waits for an answer when an upstream hangs."""
-HANG = 10 * TIMEOUT
+PATIENCE = patience(TIMEOUT)
+"""How long the grader waits for an answer when an upstream hangs: 3·T, and never less than
+T + 2 real seconds (see grader.scale.patience)."""
+HANG = 2 * PATIENCE
 """How long a hanging upstream stays silent: longer than the grader's patience."""
 CALL = scaled(1.0)
 """How long each upstream call takes in the concurrency checks."""
@@ -517,6 +518,12 @@ async def expect_summary(
             f"POST /summaries, {situation}",
             f"the primary asked {len(asked['primary'])} time(s), then the fallback",
             "the primary's 503 retried (with backoff, as for quotes), then the fallback",
+        )
+    if "never answering" in situation and len(asked["primary"]) != 1:
+        raise fail(
+            f"POST /summaries, {situation}",
+            f"the primary asked {len(asked['primary'])} times",
+            "the primary asked once: a timeout is not retried, the fallback is asked instead",
         )
     if provider == "fallback" and len(asked["fallback"]) != 1:
         raise fail(
