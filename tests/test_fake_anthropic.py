@@ -129,3 +129,66 @@ async def test_server_sent_events_are_read_as_a_browser_reads_them():
         ("message", "one\ntwo"),
     ]  # the last has no blank line: never dispatched
     assert received[0].json() == {"a": 1} and received[1].json() is None
+
+
+SEARCH = {
+    "name": "search_documents",
+    "description": "Search the help desk's notes.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"query": {"type": "string"}},
+        "required": ["query"],
+    },
+}
+
+
+@pytest.mark.asyncio
+async def test_offered_tools_it_asks_for_one_then_answers_what_the_tool_returned():
+    with fake_anthropic() as api:
+        api.tool_turns = 2
+        messages = [{"role": "user", "content": "where is the printer"}]
+        async with client(api) as sdk:
+            replies = []
+            for _ in range(3):
+                reply = await sdk.messages.create(
+                    model="m", max_tokens=50, tools=[SEARCH], messages=messages
+                )
+                replies.append(reply)
+                if reply.stop_reason != "tool_use":
+                    break
+                use = reply.content[0]
+                messages += [
+                    {"role": "assistant", "content": [use.model_dump()]},
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": use.id, "content": "room 4"}
+                        ],
+                    },
+                ]
+    assert [reply.stop_reason for reply in replies] == ["tool_use", "tool_use", "end_turn"]
+    assert replies[0].content[0].name == "search_documents"
+    assert replies[0].content[0].input == {"query": "where is the printer"}
+    first, second, last = api.messages()
+    assert first.tool_use["id"] == replies[0].content[0].id and not first.tool_results
+    assert [result["content"] for result in second.tool_results] == ["room 4"]
+    assert last.tool_use is None and last.text == replies[2].content[0].text
+    assert "room 4" in last.prompt  # a tool's result is read, and counted as input
+    assert replies[0].usage.output_tokens == 5  # words of '{"query": "where is the printer"}'
+
+
+@pytest.mark.asyncio
+async def test_a_streamed_tool_call_arrives_whole_and_no_tools_means_no_tool_call():
+    with fake_anthropic() as api:
+        async with client(api) as sdk:
+            async with sdk.messages.stream(
+                model="m", max_tokens=50, tools=[SEARCH], messages=MESSAGES
+            ) as stream:
+                asked = await stream.get_final_message()
+            plain = await sdk.messages.create(
+                model="m", max_tokens=50, tools=[SEARCH], tool_choice={"type": "none"},
+                messages=MESSAGES,
+            )  # fmt: skip
+    assert asked.stop_reason == "tool_use"
+    assert asked.content[0].input == {"query": "three words here"}
+    assert plain.stop_reason == "end_turn" and plain.content[0].type == "text"

@@ -13,6 +13,8 @@ It is deterministic, so a check can compute what a correct app must show:
   word, `pace` seconds apart;
 - usage counts one input token per word of the system prompt and messages, and one output token
   per word of the reply;
+- offered tools, it asks for the first of them `tool_turns` times in a conversation (its input:
+  the first user message's text), then answers in text, as an agent's model does;
 - it can be told to answer 529 (overloaded) for a model, 500, or nothing at all (`hang`), to
   hold a stream after its first word until the check `release`s it, and it can be stopped and
   started again on the same port.
@@ -95,6 +97,8 @@ class Call:
     """When the answer was finished, or the client seen gone."""
     hung_up: bool = False
     """The client closed the connection before the reply was finished."""
+    tool_use: dict | None = None
+    """The tool_use block the fake answered with, when it asked for a tool instead of answering."""
 
     @property
     def model(self) -> str | None:
@@ -108,6 +112,12 @@ class Call:
     def prompt(self) -> str:
         """Everything the model was given to read: system prompt and every message's text."""
         return "\n".join(texts(self.body.get("system", "")) + texts(self.body.get("messages", [])))
+
+    @property
+    def tool_results(self) -> list[dict]:
+        """The tool_result blocks of the request's last message: what the app's tools returned."""
+        messages = self.body.get("messages") or [{}]
+        return _blocks(messages[-1], "tool_result")
 
 
 class FakeAnthropic:
@@ -124,6 +134,9 @@ class FakeAnthropic:
         self.pace = 0.0
         """Seconds between a stream's text deltas."""
         self.reply_to: Callable[[Call, int], str] = default_reply
+        self.tool_turns = 1
+        """How many times in a row the model asks for a tool when offered tools, before it answers
+        in text. A large number plays a model that never stops asking."""
         self.calls: list[Call] = []
         self.connections = 0
         """TCP connections accepted so far: one client keeps reusing a few."""
@@ -276,12 +289,14 @@ class FakeAnthropic:
             return await _respond(writer, call, failure, _error(kind, "the fake says so"))
         if call.path == "/v1/messages/count_tokens":
             return await _respond(writer, call, 200, {"input_tokens": input_tokens(call.body)})
-        reply = self.reply_to(call, self.words)
+        call.tool_use = tool_use(call, self.tool_turns)
+        reply = "" if call.tool_use else self.reply_to(call, self.words)
         if call.stream:
             return await self._stream(call, reply, reader, writer)
         call.text = reply
-        call.usage = _usage(call.body, reply)
-        await _respond(writer, call, 200, _message(call, reply, call.usage))
+        call.usage = _usage(call.body, reply, call.tool_use)
+        content = [call.tool_use] if call.tool_use else [{"type": "text", "text": reply}]
+        await _respond(writer, call, 200, _message(call, content, call.usage))
 
     def _failure_for(self, model: str | None) -> int | None:
         with self._lock:
@@ -299,20 +314,23 @@ class FakeAnthropic:
     async def _stream(
         self, call: Call, reply: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        """The reply as server-sent events, one text delta per word, `pace` seconds apart; the
-        client leaving (its end of the connection closing) stops it at once."""
+        """The reply as server-sent events, one text delta per word, `pace` seconds apart (or a
+        tool_use block, its input in one delta); the client leaving (its end of the connection
+        closing) stops it at once."""
         call.status = 200
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
         )
-        usage = _usage(call.body, reply)
-        start = _message(call, "", {"input_tokens": usage["input_tokens"], "output_tokens": 1})
+        usage = _usage(call.body, reply, call.tool_use)
+        start = _message(call, [], {"input_tokens": usage["input_tokens"], "output_tokens": 1})
         try:
             await _event(writer, "message_start", {"type": "message_start", "message": start})
-            await _event(writer, "content_block_start", _block_start())
+            await _event(writer, "content_block_start", _block_start(call.tool_use))
             await _event(writer, "ping", {"type": "ping"})
-            for number, word in enumerate(reply.split(" ")):
+            if call.tool_use:
+                await _event(writer, "content_block_delta", _input_delta(call.tool_use))
+            for number, word in enumerate(reply.split(" ") if reply else []):
                 if number and not await self._wait_to_send(number, reader):
                     return _finish(call, hung_up=True)
                 text = word if number == 0 else " " + word
@@ -321,7 +339,10 @@ class FakeAnthropic:
                 call.deltas.append(time.perf_counter())
             call.usage = usage
             await _event(writer, "content_block_stop", {"type": "content_block_stop", "index": 0})
-            await _event(writer, "message_delta", _message_delta(usage["output_tokens"]))
+            stop_reason = "tool_use" if call.tool_use else "end_turn"
+            await _event(
+                writer, "message_delta", _message_delta(stop_reason, usage["output_tokens"])
+            )
             await _event(writer, "message_stop", {"type": "message_stop"})
             writer.write(b"0\r\n\r\n")
             await writer.drain()
@@ -364,28 +385,67 @@ def _json(body: bytes) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _usage(body: dict, reply: str) -> dict[str, int]:
-    return {"input_tokens": input_tokens(body), "output_tokens": len(reply.split())}
+def _blocks(message: object, kind: str) -> list[dict]:
+    """A message's content blocks of type `kind`."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if isinstance(block, dict) and block.get("type") == kind]
 
 
-def _message(call: Call, text: str, usage: dict[str, int]) -> dict:
+def tool_use(call: Call, turns: int) -> dict | None:
+    """The tool_use block the model answers `call` with, if any: while fewer than `turns` of the
+    conversation's assistant messages asked for a tool, the request's first tool, its first
+    required input (or `query`) set to the first user message's text."""
+    tools = call.body.get("tools") or []
+    choice = call.body.get("tool_choice") or {}
+    messages = [m for m in call.body.get("messages") or [] if isinstance(m, dict)]
+    asked = sum(1 for m in messages if m.get("role") == "assistant" and _blocks(m, "tool_use"))
+    if not tools or choice.get("type") == "none" or asked >= turns:
+        return None
+    schema = tools[0].get("input_schema") or {}
+    argument = (schema.get("required") or list(schema.get("properties") or {}) or ["query"])[0]
+    question = next((m for m in messages if m.get("role") == "user"), {})
+    return {
+        "type": "tool_use",
+        "id": f"toolu_fake_{call.number:04d}",
+        "name": tools[0].get("name"),
+        "input": {argument: " ".join(texts(question.get("content", "")))},
+    }
+
+
+def _usage(body: dict, reply: str, tool: dict | None = None) -> dict[str, int]:
+    """One output token per word of the reply, or of a tool call's input written as JSON."""
+    written = json.dumps(tool["input"]) if tool else reply
+    return {"input_tokens": input_tokens(body), "output_tokens": len(written.split())}
+
+
+def _message(call: Call, content: list[dict], usage: dict[str, int]) -> dict:
+    stop_reason = None
+    if content:
+        stop_reason = "tool_use" if content[0]["type"] == "tool_use" else "end_turn"
     return {
         "id": f"msg_fake_{call.number:04d}",
         "type": "message",
         "role": "assistant",
         "model": call.model,
-        "content": [{"type": "text", "text": text}] if text else [],
-        "stop_reason": "end_turn" if text else None,
+        "content": content,
+        "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": usage,
     }
 
 
-def _block_start() -> dict:
+def _block_start(tool: dict | None) -> dict:
+    block = {**tool, "input": {}} if tool else {"type": "text", "text": ""}
+    return {"type": "content_block_start", "index": 0, "content_block": block}
+
+
+def _input_delta(tool: dict) -> dict:
     return {
-        "type": "content_block_start",
+        "type": "content_block_delta",
         "index": 0,
-        "content_block": {"type": "text", "text": ""},
+        "delta": {"type": "input_json_delta", "partial_json": json.dumps(tool["input"])},
     }
 
 
@@ -397,10 +457,10 @@ def _text_delta(text: str) -> dict:
     }
 
 
-def _message_delta(output_tokens: int) -> dict:
+def _message_delta(stop_reason: str, output_tokens: int) -> dict:
     return {
         "type": "message_delta",
-        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "delta": {"stop_reason": stop_reason, "stop_sequence": None},
         "usage": {"output_tokens": output_tokens},
     }
 
