@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,10 @@ JOBS = int(os.environ.get("COURSE_TEST_JOBS", "2"))
 """Works run at once ahead of the tests (below). Each lab holds its correct answers to their
 timing rules under two busy CPU loops: two gradings side by side on two cores, beside the test
 that runs meanwhile, leave every verdict as it would be alone. Three, beside a test that drives a
-browser or installs packages, starved a grading's checks past their time limits."""
+browser or installs packages, starved a grading's checks past their time limits. While the
+session's own thread waits for a work, its core is free: one more work runs then (`result_of`)."""
+_slots = threading.Semaphore(JOBS)
+"""A work runs while it holds a slot: JOBS of them, and one more while the session waits."""
 
 Work = Callable[[dict[str, Any], Path], Any]
 """Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the
@@ -168,14 +172,36 @@ def ahead_of_time(fixture: str, served_by: str | None = None) -> Callable[[Work]
 
 
 def result_of(request: pytest.FixtureRequest) -> Any:
-    """The result of the work registered for the requesting fixture, for the requesting test."""
-    return _futures[request.fixturename][request.node.nodeid].result()
+    """The result of the work registered for the requesting fixture, for the requesting test.
+    While it waits, the session lends its slot to the works; it takes one back before going on,
+    so the tests that come next never run beside more than JOBS works."""
+    future = _futures[request.fixturename][request.node.nodeid]
+    if not future.done():
+        _slots.release()
+        try:
+            wait([future])
+        finally:
+            _slots.acquire()
+    return future.result()
+
+
+def in_a_slot(work: Work) -> Work:
+    def run(params: dict[str, Any], folder: Path) -> Any:
+        with _slots:
+            return work(params, folder)
+
+    return run
 
 
 def served(request: pytest.FixtureRequest, by: str) -> Future | None:
     """The work started for `by` with this test's parameters, if any."""
-    params = request.node.callspec.params
-    return _by_params.get((by, repr(sorted(params.items()))))
+    return started_with(by, request.node.callspec.params)
+
+
+def started_with(fixture: str, params: dict[str, Any]) -> Future | None:
+    """The work started for `fixture` with `params`, if any. A work may wait for another one
+    that comes before it in STARTING_ORDER: the pool starts works in the order they came."""
+    return _by_params.get((fixture, repr(sorted(params.items()))))
 
 
 def started(fixture: str) -> dict[str, Future]:
@@ -188,8 +214,26 @@ LAST = ("tests/test_a11y.py", "tests/test_site_browser.py")
 ahead-of-time works are over by then."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "awaits_works: the test waits for ahead-of-time works it does not name"
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.nodeid.startswith(LAST))  # a stable sort: order kept
+    """The tests that need no ahead-of-time work first, while the works run; then those that
+    judge the works, whose results are ready by then or soon; then LAST. A stable sort: each
+    group keeps its order."""
+
+    def group(item: pytest.Item) -> int:
+        if item.nodeid.startswith(LAST):
+            return 2
+        fixtures = set(getattr(item, "fixturenames", ()))
+        return int(
+            bool(fixtures & set(_works)) or item.get_closest_marker("awaits_works") is not None
+        )
+
+    items.sort(key=group)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -204,7 +248,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     assert set(_works) <= set(STARTING_ORDER), f"give {set(_works) - set(STARTING_ORDER)} an order"
     _scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
-    _pool = ThreadPoolExecutor(JOBS, thread_name_prefix="ahead-of-time")
+    _pool = ThreadPoolExecutor(JOBS + 1, thread_name_prefix="ahead-of-time")
     chosen = {(fixture, repr(sorted(item.callspec.params.items()))) for fixture, item in wanted}
     for number, (fixture, item) in enumerate(wanted):
         params = repr(sorted(item.callspec.params.items()))
@@ -212,7 +256,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             continue
         folder = _scratch / str(number)
         folder.mkdir()
-        future = _pool.submit(_works[fixture], item.callspec.params, folder)
+        future = _pool.submit(in_a_slot(_works[fixture]), item.callspec.params, folder)
         _futures.setdefault(fixture, {})[item.nodeid] = future
         _by_params[(fixture, params)] = future
 

@@ -10,8 +10,8 @@ Two checks, one cheap and one thorough:
   environment holding exactly the floor of every direct dependency the examples import (the rest
   resolved as pip would), as `uv pip install --resolution lowest-direct` does. This one catches
   what the table does not know about. It needs the package index: without it, it skips, except
-  in CI, which must run it. The environment is kept in .venv-floors/ and rebuilt when a floor
-  changes (about ten seconds with pip's cache).
+  in CI, which must run it. The environment is kept in .venv-floors/ and rebuilt when a floor,
+  or the project's own environment, changes.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import venv
-from importlib.metadata import packages_distributions
+from importlib.metadata import distributions, packages_distributions
 from pathlib import Path
 
 import pytest
@@ -139,14 +140,27 @@ def floor_pins() -> list[str]:
     return pins
 
 
+def installed() -> list[str]:
+    """The project's own environment, as `name==version` lines."""
+    return sorted(f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata)
+
+
 def floors_environment(pins: list[str]) -> Path:
-    """A virtual environment with exactly `pins`, built once and reused until they change."""
+    """A virtual environment with exactly `pins`, built once and reused until they change.
+
+    It sees the project's own environment behind its own packages (a .pth line), so pip installs
+    only the floors and what they need that the project's environment does not already satisfy:
+    the rest is resolved as pip resolves it in an environment that has packages already. Without
+    that, a clean clone installed chromadb's hundred dependencies a second time (minutes)."""
     python = FLOORS_VENV / "bin" / "python"
     stamp = FLOORS_VENV / "pins.txt"
-    wanted = "\n".join([*pins, embedding_model()]) + "\n"
+    wanted = "\n".join([*pins, embedding_model(), "", *installed()]) + "\n"
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
     venv.EnvBuilder(clear=True, with_pip=True).create(FLOORS_VENV)
+    (site_packages(python) / "behind-the-floors.pth").write_text(
+        f"{sysconfig.get_path('purelib')}\n"
+    )
     install = subprocess.run(
         [
             str(python),
@@ -179,6 +193,13 @@ def floors_environment(pins: list[str]) -> Path:
     return python
 
 
+def site_packages(python: Path) -> Path:
+    """The site-packages folder of the environment `python` belongs to."""
+    code = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    return Path(subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                               check=True).stdout.strip())  # fmt: skip
+
+
 def test_the_floor_run_pins_what_the_examples_import() -> None:
     pins = floor_pins()
     for name in ("fastapi", "starlette", "uvicorn", "pydantic-settings", "asgi-lifespan"):
@@ -186,7 +207,14 @@ def test_the_floor_run_pins_what_the_examples_import() -> None:
 
 
 def test_examples_pass_on_the_floor_versions() -> None:
-    python = floors_environment(floor_pins())
+    pins = floor_pins()
+    python = floors_environment(pins)
+    names = [Requirement(pin).name for pin in pins]
+    code = f"from importlib.metadata import version; print(*map(version, {names!r}))"
+    found = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    expected = [Version(next(iter(Requirement(pin).specifier)).version) for pin in pins]
+    versions = [Version(version) for version in found.stdout.split()]
+    assert versions == expected, f"the project's own packages shadow the floors: {found.stdout}"
     run = subprocess.run(
         [str(python), "-m", "pytest", "examples", "-p", "no:cacheprovider", "-q", "-x"],
         cwd=ROOT,

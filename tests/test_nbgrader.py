@@ -15,7 +15,7 @@ import pytest
 
 from grader.manifest import Lab, load_course
 from grader.nbgrader import tool_env
-from tests.conftest import ahead_of_time, result_of, run_grading
+from tests.conftest import ahead_of_time, result_of, run_grading, started_with
 
 LABS = load_course().labs
 
@@ -61,9 +61,10 @@ def round_trip(lab: Lab, folder: Path) -> RoundTrip:
         row["student_id"]: float(row["score"])
         for row in csv.DictReader(course.joinpath("grades.csv").open())
     }
-    starter = run_grading(lab, folder / "starter.json")
+    starter = started_with("lab_grading", {"lab": lab})  # test_labs grades the starter too
+    grading = starter.result() if starter else run_grading(lab, folder / "starter.json")
     notebook = course / "autograded" / "solution-student" / lab.id / f"{lab.id}.ipynb"
-    return RoundTrip(scores, starter.results["points"], nbformat.read(notebook, 4))
+    return RoundTrip(scores, grading.results["points"], nbformat.read(notebook, 4))
 
 
 @ahead_of_time("round_trip_of")

@@ -155,14 +155,16 @@ async def test_dashboard_calls_in_parallel(lab: LabContext):
             f"200 OK {json.dumps(expected)}",
             response=response,
         )
+    # Three calls of CALL each, all in flight at one moment, are served within 2 × CALL: the
+    # count is the evidence, and unlike a time it does not move on a busy machine.
     at_once, together = fake.max_in_flight, span(fake.received)
-    if at_once < 3 or together >= 2 * CALL:
+    if at_once < 3:
         raise fail(
             f"GET /dashboard/7, each of its three upstream calls taking {CALL:.2f} s",
             f"the upstream served the calls over {together:.2f} s, at most {at_once} of them at "
             "once" + (": each was awaited before the next began" if at_once == 1 else ""),
-            f"all three in flight at once, served within {2 * CALL:.2f} s from the first's "
-            "arrival to the last one's end (about the slowest call, not the sum of the three)",
+            "all three in flight at once, so that the page waits for the slowest call, not for "
+            "the sum of the three",
         )
     lab.record_timing("dashboard, three calls of CALL each", took)
 
