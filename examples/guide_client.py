@@ -7,20 +7,18 @@ Module 9's lesson (section "One client per process") includes this file. Run its
 `pytest examples/guide_client.py`: the real `anthropic` SDK talks to grader/fakes/anthropic.py.
 """
 
-import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from typing import Annotated, TypeVar
 
 import anthropic
 import httpx
 import pytest
-import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings
+from travel_upstreams import running
 
 from grader.fakes.anthropic import FakeAnthropic, fake_anthropic
 
@@ -126,27 +124,10 @@ async def calling(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """`app` on a real uvicorn server on 127.0.0.1 (a free port, a thread of its own) with its
-    lifespan run by the server, until the block ends: its URL. Streams, hang-ups and heartbeats
-    need a real server; examples/travel_upstreams.py's `running` serves fake upstreams, which
-    have no lifespan."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the guide's server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+def serving(app: FastAPI) -> AbstractContextManager[str]:
+    """`app` on a real uvicorn server on 127.0.0.1, its lifespan run by the server, until the
+    block ends: its URL. Streams, hang-ups and heartbeats need a real server."""
+    return running(app, lifespan="on")
 
 
 @pytest.fixture

@@ -123,16 +123,17 @@ class Supplier:
 
 
 @contextmanager
-def running(app: Any) -> Iterator[str]:
-    """Serves `app` with uvicorn on 127.0.0.1, on a free port, until the block ends."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+def running(app: Any, lifespan: str = "off") -> Iterator[str]:
+    """Serves `app` with uvicorn on 127.0.0.1, on a free port, until the block ends: its URL.
+    A fake upstream has no lifespan; an app that has one passes `lifespan="on"`."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the fake supplier's server did not start")
+            raise RuntimeError("the server did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
