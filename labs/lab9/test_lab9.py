@@ -522,7 +522,33 @@ async def test_overloaded_model_falls_back(lab: LabContext):
         texts_and_done(received, f"POST /chat/message with {MODEL} overloaded")
         api.overload(FALLBACK)
         failed = await client.post("/rag/ask", json={"question": question})
-    expect_error(failed, 503, "MODEL_UNAVAILABLE")
+        expect_error(failed, 503, "MODEL_UNAVAILABLE")
+        await expect_error_event(client, f"POST /chat/message, {MODEL} and {FALLBACK} overloaded")
+
+
+async def expect_error_event(client: httpx.AsyncClient, sent: str) -> None:
+    """The chat's stream, begun before any model could answer, ends with an `error` event whose
+    data is the MODEL_UNAVAILABLE error body, and has no `done` event."""
+    expected = (
+        'a stream that ends with `event: error`, its data the error body {"error_code": '
+        '"MODEL_UNAVAILABLE", "message": ..., "details": ...}, and no `done` event'
+    )
+    try:
+        received = await whole_chat(client, "Is the VPN down?", "overload")
+    except httpx.TransportError as error:
+        raise fail(sent, f"the stream broke off ({type(error).__name__})", expected) from None
+    shown = "; ".join(event.shown() for event in received[-3:]) or "no events"
+    last = received[-1] if received else None
+    body = last.json() if last else None
+    if (
+        last is None
+        or last.name != "error"
+        or not isinstance(body, dict)
+        or body.get("error_code") != "MODEL_UNAVAILABLE"
+        or {"message", "details"} - body.keys()
+        or any(event.name == "done" for event in received)
+    ):
+        raise fail(sent, f"the events, ending: {shown}", expected)
 
 
 def expect_fallback(sent: str, calls: list[Call]) -> None:
