@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import httpx
 
+from grader import procfs
 from grader.apptrace import THREAD, busy_frames, crash_location, library_frames, shortened
 from grader.failures import AppDidNotStart
 from grader.launch import STDOUT_MARK
@@ -52,7 +53,6 @@ ONE_REQUEST_EACH = httpx.Limits(max_keepalive_connections=0)
 RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 ASGI_WORKER = "UvicornWorker"
 """The class name of gunicorn workers that serve ASGI apps: uvicorn-worker's (or uvicorn's own)."""
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".grades")
 
 _live: set[ServerProcess] = set()
@@ -74,16 +74,9 @@ def _signal_group(process: ServerProcess, signum: int) -> None:
 
 def cpu_and_sleep(pid: int) -> tuple[float, bool]:
     """A process's CPU seconds so far, and whether it is asleep (waiting, not running or runnable).
-
-    Read from /proc on Linux; elsewhere a process counts as asleep, so wall time limits it.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0, True
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (command) "
-    state, user_ticks, system_ticks = fields[0], int(fields[11]), int(fields[12])
-    return (user_ticks + system_ticks) / CLOCK_TICKS, state in "SD"
+    Where there is no /proc, or once it is gone, it counts as asleep: wall time limits it."""
+    found = procfs.stat(pid)
+    return (found.cpu_seconds, found.asleep) if found else (0.0, True)
 
 
 class ServerOutput:

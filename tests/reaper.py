@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from grader import procfs
+
 PR_SET_CHILD_SUBREAPER = 36
 GRACE = 3.0
 """A process killed with its parent takes a moment to go."""
@@ -30,16 +32,8 @@ def reap() -> None:
 
 
 def children() -> dict[int, str]:
-    found = {}
-    for process in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (process / "stat").read_text()
-            command = (process / "cmdline").read_bytes()
-        except OSError:
-            continue  # gone
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) == os.getpid():
-            found[int(process.name)] = command.replace(b"\0", b" ").decode(errors="replace")
-    return found
+    """This process's children, by pid: their command lines."""
+    return {pid: procfs.command_line(pid) for pid in procfs.children(os.getpid())}
 
 
 def main() -> None:

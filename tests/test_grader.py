@@ -17,7 +17,7 @@ import pytest
 
 from grader.apptrace import busy_frames, crash_location, library_frames
 from grader.manifest import ROOT, load_course
-from grader.services.gunicorn import children, running
+from grader.procfs import children, running
 from tests.labcases import Edit
 
 LAB = load_course().lab("lab3")

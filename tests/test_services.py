@@ -16,21 +16,13 @@ import pytest
 import redis
 import redis.asyncio
 
+from grader.procfs import running
 from grader.services import redis as redis_service
 from grader.services.celery_worker import celery_worker
 from grader.services.redis import RedisServerMissing, redis_server, sync_redis_server
 
 GONE_LIMIT = 10.0
 """Seconds a killed process may take to be gone (its parent's death noticed, the kernel's work)."""
-
-
-def running(pid: int) -> bool:
-    """Whether `pid` is a live process: a zombie has ended, only its parent has yet to reap it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def gone(pids: list[int], limit: float = GONE_LIMIT) -> bool:

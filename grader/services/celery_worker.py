@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grader
+from grader import procfs
 from grader.launch import die_with_parent
 
 START_LIMIT = 30.0
@@ -63,11 +64,8 @@ class CeleryWorker:
             return ""
 
     def pool_pids(self) -> list[int]:
-        """The pool processes that run tasks: the main process's children (Linux's /proc)."""
-        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
-        with contextlib.suppress(OSError):
-            return [int(pid) for pid in children.read_text().split()]
-        return []
+        """The pool processes that run tasks: the main process's children."""
+        return sorted(procfs.children(self.pid))
 
     def kill(self) -> None:
         """SIGKILL to the whole worker, main and pool processes: nothing is acknowledged or handed

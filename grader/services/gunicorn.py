@@ -49,27 +49,6 @@ def describe(env: dict[str, str | None]) -> str:
     return ", ".join(said) or "no settings of its own"
 
 
-def children(pid: int) -> set[int]:
-    """The processes whose parent is `pid`: a master's workers."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def running(pid: int) -> bool:
-    """Whether `pid` is still running: not gone, and not dead awaiting its parent's reaping."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 @dataclass(frozen=True)
 class Response:
     status: int

@@ -25,8 +25,9 @@ from dockerfile_parse import DockerfileParser
 from grader import LabContext, expect_status, fail, scaled
 from grader.expect import answer, observed
 from grader.fakes.database import database
+from grader.procfs import children, running
 from grader.server import HOST, LabServer
-from grader.services.gunicorn import Connection, children, describe, loaded_config, running
+from grader.services.gunicorn import Connection, describe, loaded_config
 
 SLOW = scaled(2.0)
 """SLOW_SECONDS: how long GET /slow takes."""
