@@ -22,6 +22,16 @@ HTTPX_DEFAULTS = {"host", "accept", "accept-encoding", "connection", "user-agent
 REPEATS_SHOWN = 10
 
 
+def described(env: Mapping[str, str | None], files: Mapping[str, str | None] | None = None) -> str:
+    """`PORT=8123, no HOST, .env holding 'KEY=1'`: the variables a check set (None: removed) and
+    the files it wrote (None: removed), in a sentence."""
+    parts = [f"{name}={value}" for name, value in env.items() if value is not None]
+    parts += [f"no {name}" for name, value in env.items() if value is None]
+    for name, text in (files or {}).items():
+        parts.append(f"no {name}" if text is None else f"{name} holding {text.strip()!r}")
+    return ", ".join(parts) or "no settings of its own"
+
+
 @dataclass(frozen=True)
 class Launch:
     """How the grader started a server of the app, in the terms a learner can repeat."""
@@ -40,12 +50,8 @@ class Launch:
     """Not a server: a Celery worker of the Celery app `app` (Lab 7)."""
 
     def settings(self) -> str:
-        """`SLEEP_SECONDS=0.75 TASK_SECONDS=0.5`, with removed variables and files named."""
-        parts = [f"{name}={value}" for name, value in self.env.items() if value is not None]
-        parts += [f"no {name}" for name, value in self.env.items() if value is None]
-        for name, text in self.files.items():
-            parts.append(f"no {name}" if text is None else f"{name} holding {text.strip()!r}")
-        return ", ".join(parts) or "no settings of its own"
+        """`SLEEP_SECONDS=0.75, TASK_SECONDS=0.5`, with removed variables and files named."""
+        return described(self.env, self.files)
 
     def command(self) -> list[str]:
         """The shell lines that start the app as the grader did, on PORT."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.failures import CheckFailure
+from grader.reproduce import described
 from grader.runner import LabContext
 from grader.server import HOST
 
@@ -36,17 +37,11 @@ async def loaded_config(lab: LabContext, env: dict[str, str | None]) -> dict[str
         shown = "\n  ".join(lines[-15:]) or "(nothing)"
         said = "did not finish" if status is None else f"exited with status {status}"
         raise CheckFailure(
-            f"Ran {' '.join(command)} with {describe(env)}\n"
+            f"Ran {' '.join(command)} with {described(env)}\n"
             f"Got no configuration: gunicorn {said}, printing:\n  {shown}\n"
             f"Expected gunicorn to load gunicorn.conf.py and print every setting"
         )
     return settings
-
-
-def describe(env: dict[str, str | None]) -> str:
-    """`PORT=8123, no HOST`: the environment a check set."""
-    said = [f"{name}={value}" if value is not None else f"no {name}" for name, value in env.items()]
-    return ", ".join(said) or "no settings of its own"
 
 
 @dataclass(frozen=True)

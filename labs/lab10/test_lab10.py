@@ -26,8 +26,9 @@ from grader import LabContext, expect_status, fail, scaled
 from grader.expect import answer, observed
 from grader.fakes.database import database
 from grader.procfs import children, running
+from grader.reproduce import described
 from grader.server import HOST, LabServer
-from grader.services.gunicorn import Connection, describe, loaded_config
+from grader.services.gunicorn import Connection, loaded_config
 
 SLOW = scaled(2.0)
 """SLOW_SECONDS: how long GET /slow takes."""
@@ -70,7 +71,7 @@ def output_tail(server: LabServer, count: int = 12) -> str:
 async def test_config_worker_and_bind(lab: LabContext):
     env = {"HOST": HOST, "PORT": "8123", "WEB_CONCURRENCY": "3"}
     config = await loaded_config(lab, env)
-    ran = f"Ran {PRINT_CONFIG} with {describe(env)}"
+    ran = f"Ran {PRINT_CONFIG} with {described(env)}"
     if config["worker_class"] != UVICORN_WORKER:
         deprecated = config["worker_class"].startswith("uvicorn.workers")
         raise observed(
@@ -86,7 +87,7 @@ async def test_config_worker_and_bind(lab: LabContext):
         config = await loaded_config(lab, env)
         if config["bind"] != repr([expected]):
             raise observed(
-                f"Ran {PRINT_CONFIG} with {describe(env)}",
+                f"Ran {PRINT_CONFIG} with {described(env)}",
                 f"bind = {config['bind']}",
                 f"bind = {[expected]}: $HOST:$PORT, HOST 0.0.0.0 when unset (as in a container)",
             )
@@ -97,7 +98,7 @@ async def test_config_workers(lab: LabContext):
     config = await loaded_config(lab, env)
     if config["workers"] != "3":
         raise observed(
-            f"Ran {PRINT_CONFIG} with {describe(env)}",
+            f"Ran {PRINT_CONFIG} with {described(env)}",
             f"workers = {config['workers']}",
             "workers = 3: the platform's WEB_CONCURRENCY",
         )
@@ -107,7 +108,7 @@ async def test_config_workers(lab: LabContext):
     rule = {str(2 * count + 1) for count in cores}
     if config["workers"] not in rule:
         raise observed(
-            f"Ran {PRINT_CONFIG} with {describe(env)}",
+            f"Ran {PRINT_CONFIG} with {described(env)}",
             f"workers = {config['workers']}",
             f"workers = {' or '.join(sorted(rule))}: 2 × cores + 1 on this machine's "
             f"{' or '.join(map(str, sorted(cores)))} cores, when WEB_CONCURRENCY is unset",
@@ -117,7 +118,7 @@ async def test_config_workers(lab: LabContext):
 async def test_config_graceful_and_recycling(lab: LabContext):
     env = {"GRACEFUL_SECONDS": "13"}
     config = await loaded_config(lab, env)
-    ran = f"Ran {PRINT_CONFIG} with {describe(env)}"
+    ran = f"Ran {PRINT_CONFIG} with {described(env)}"
     if config["graceful_timeout"] != "13":
         raise observed(
             ran,
