@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,8 +136,10 @@ JOBS = int(os.environ.get("COURSE_TEST_JOBS", "2"))
 """Works run at once ahead of the tests (below). Each lab holds its correct answers to their
 timing rules under two busy CPU loops: two gradings side by side on two cores, beside the test
 that runs meanwhile, leave every verdict as it would be alone. Three, beside a test that drives a
-browser or installs packages, starved a grading's checks past their time limits; so did a third
-one only while the session waited for a work: a class grading grades two submissions at once."""
+browser or installs packages, starved a grading's checks past their time limits. While the
+session's own thread waits for a work, its core is free: one more work runs then (`result_of`)."""
+_slots = threading.Semaphore(JOBS)
+"""A work runs while it holds a slot: JOBS of them, and one more while the session waits."""
 
 Work = Callable[[dict[str, Any], Path], Any]
 """Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the
@@ -169,8 +172,25 @@ def ahead_of_time(fixture: str, served_by: str | None = None) -> Callable[[Work]
 
 
 def result_of(request: pytest.FixtureRequest) -> Any:
-    """The result of the work registered for the requesting fixture, for the requesting test."""
-    return _futures[request.fixturename][request.node.nodeid].result()
+    """The result of the work registered for the requesting fixture, for the requesting test.
+    While it waits, the session lends its slot to the works; it takes one back before going on,
+    so the tests that come next never run beside more than JOBS works."""
+    future = _futures[request.fixturename][request.node.nodeid]
+    if not future.done():
+        _slots.release()
+        try:
+            wait([future])
+        finally:
+            _slots.acquire()
+    return future.result()
+
+
+def in_a_slot(work: Work) -> Work:
+    def run(params: dict[str, Any], folder: Path) -> Any:
+        with _slots:
+            return work(params, folder)
+
+    return run
 
 
 def served(request: pytest.FixtureRequest, by: str) -> Future | None:
@@ -196,7 +216,9 @@ ahead-of-time works are over by then."""
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "awaits_works: the test waits for ahead-of-time works it does not name"
+        "markers",
+        "after_works: run once the ahead-of-time works are judged, because the test waits for"
+        " works it does not name, or loads the machine enough to starve a grading",
     )
 
 
@@ -210,7 +232,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             return 2
         fixtures = set(getattr(item, "fixturenames", ()))
         return int(
-            bool(fixtures & set(_works)) or item.get_closest_marker("awaits_works") is not None
+            bool(fixtures & set(_works)) or item.get_closest_marker("after_works") is not None
         )
 
     items.sort(key=group)
@@ -228,7 +250,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     assert set(_works) <= set(STARTING_ORDER), f"give {set(_works) - set(STARTING_ORDER)} an order"
     _scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
-    _pool = ThreadPoolExecutor(JOBS, thread_name_prefix="ahead-of-time")
+    _pool = ThreadPoolExecutor(JOBS + 1, thread_name_prefix="ahead-of-time")
     chosen = {(fixture, repr(sorted(item.callspec.params.items()))) for fixture, item in wanted}
     for number, (fixture, item) in enumerate(wanted):
         params = repr(sorted(item.callspec.params.items()))
@@ -236,7 +258,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             continue
         folder = _scratch / str(number)
         folder.mkdir()
-        future = _pool.submit(_works[fixture], item.callspec.params, folder)
+        future = _pool.submit(in_a_slot(_works[fixture]), item.callspec.params, folder)
         _futures.setdefault(fixture, {})[item.nodeid] = future
         _by_params[(fixture, params)] = future
 

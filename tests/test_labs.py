@@ -163,7 +163,7 @@ def test_variant_gets_full_marks(lab, variant, case_grading):
     assert grading.results["points"] == lab.max_points, grading.output
 
 
-@pytest.mark.awaits_works
+@pytest.mark.after_works
 def test_grading_leaves_the_learners_folder_untouched(grade):
     """Nothing writes into labs/ but the learner: not the grader, not the app, not pytest. The
     starters' gradings are gradings of labs/ itself: once they are done, labs/ is as it was (run

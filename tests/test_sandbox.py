@@ -277,6 +277,7 @@ def reached(listener: socket.socket) -> bool:
     return True
 
 
+@pytest.mark.after_works  # a class of attackers at once, a CPU spinner and a memory hog among them
 def test_hostile_submissions_get_nothing_they_did_not_earn(tmp_path, canaries):
     tcp, unix = canaries
     students, out = tmp_path / "class", tmp_path / "grades.csv"
