@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,10 +136,12 @@ JOBS = int(os.environ.get("COURSE_TEST_JOBS", "2"))
 """Works run at once ahead of the tests (below). Each lab holds its correct answers to their
 timing rules under two busy CPU loops: two gradings side by side on two cores, beside the test
 that runs meanwhile, leave every verdict as it would be alone. Three, beside a test that drives a
-browser or installs packages, starved a grading's checks past their time limits. While the
-session's own thread waits for a work, its core is free: one more work runs then (`result_of`)."""
+browser or installs packages, starved a grading's checks past their time limits. Once the
+session's own thread starts judging works, it only waits: one more work runs in its place
+(`result_of`)."""
 _slots = threading.Semaphore(JOBS)
-"""A work runs while it holds a slot: JOBS of them, and one more while the session waits."""
+"""A work runs while it holds a slot: JOBS of them, one more once the session lends its own."""
+_lent = threading.Event()
 
 Work = Callable[[dict[str, Any], Path], Any]
 """Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the
@@ -173,19 +175,20 @@ def ahead_of_time(fixture: str, served_by: str | None = None) -> Callable[[Work]
 
 def result_of(request: pytest.FixtureRequest) -> Any:
     """The result of the work registered for the requesting fixture, for the requesting test.
-    While it waits, the session lends its slot to the works; it takes one back before going on,
-    so the tests that come next never run beside more than JOBS works."""
+
+    The first time the session waits for one, it lends its slot to the works for good: the tests
+    that judge works come after every test that needs none, and those that load the machine
+    (LAST, `after_works`) come after the works are over, so from here on it only waits."""
     future = _futures[request.fixturename][request.node.nodeid]
-    if not future.done():
+    if not future.done() and not _lent.is_set():
+        _lent.set()
         _slots.release()
-        try:
-            wait([future])
-        finally:
-            _slots.acquire()
     return future.result()
 
 
 def in_a_slot(work: Work) -> Work:
+    """`work`, run once it holds a slot."""
+
     def run(params: dict[str, Any], folder: Path) -> Any:
         with _slots:
             return work(params, folder)
