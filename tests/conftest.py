@@ -204,7 +204,12 @@ def served(request: pytest.FixtureRequest, by: str) -> Future | None:
 def started_with(fixture: str, params: dict[str, Any]) -> Future | None:
     """The work started for `fixture` with `params`, if any. A work may wait for another one
     that comes before it in STARTING_ORDER: the pool starts works in the order they came."""
-    return _by_params.get((fixture, repr(sorted(params.items()))))
+    return _by_params.get((fixture, params_key(params)))
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A test's parameters as a key: the same for two tests parametrised alike."""
+    return repr(sorted(params.items()))
 
 
 def started(fixture: str) -> dict[str, Future]:
@@ -254,9 +259,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     assert set(_works) <= set(STARTING_ORDER), f"give {set(_works) - set(STARTING_ORDER)} an order"
     _scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
     _pool = ThreadPoolExecutor(JOBS + 1, thread_name_prefix="ahead-of-time")
-    chosen = {(fixture, repr(sorted(item.callspec.params.items()))) for fixture, item in wanted}
+    chosen = {(fixture, params_key(item.callspec.params)) for fixture, item in wanted}
     for number, (fixture, item) in enumerate(wanted):
-        params = repr(sorted(item.callspec.params.items()))
+        params = params_key(item.callspec.params)
         if (_served_by.get(fixture), params) in chosen:
             continue
         folder = _scratch / str(number)

@@ -209,10 +209,11 @@ def test_the_floor_run_pins_what_the_examples_import() -> None:
 def test_examples_pass_on_the_floor_versions() -> None:
     pins = floor_pins()
     python = floors_environment(pins)
-    names = [Requirement(pin).name for pin in pins]
+    pinned = [Requirement(pin) for pin in pins]
+    names = [requirement.name for requirement in pinned]
     code = f"from importlib.metadata import version; print(*map(version, {names!r}))"
     found = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
-    expected = [Version(next(iter(Requirement(pin).specifier)).version) for pin in pins]
+    expected = [Version(next(iter(requirement.specifier)).version) for requirement in pinned]
     versions = [Version(version) for version in found.stdout.split()]
     assert versions == expected, f"the project's own packages shadow the floors: {found.stdout}"
     run = subprocess.run(
