@@ -15,7 +15,11 @@
 - retrieval: examples/guide_retrieval.py's notes in a Chroma collection, and its paraphrased
   questions (no content word shared with their note): the rank of the right note, recall@1 and
   @3, the similarity of the right note and of the best wrong one; and the best similarity an
-  unrelated question gets.
+  unrelated question gets;
+- tool use: examples/guide_agent.py in-process, the fake asking for `find_exhibits` 0 to 4 times
+  before it answers (1 to 5 model requests for one tour): the input tokens of each request, their
+  sum, and the median time of a whole tour (the fake answers at once: the app's and the SDK's
+  own cost per step).
 
 Run (about a minute):
 
@@ -202,6 +206,29 @@ def retrieval() -> None:
         )
 
 
+async def agent(runs: int) -> None:
+    from guide_agent import TourSettings, make_app
+    from guide_client import calling, settings_for
+
+    print("\nOne tour, the model asking for find_exhibits before it answers (fake API):")
+    print(f"  {'requests':>8}  {'input tokens of each request':<34} {'sum':>5}  median time")
+    for steps in range(1, 6):
+        with fake_anthropic() as api:
+            api.tool_turns = steps - 1
+            app = make_app(settings_for(api, TourSettings, tour_max_steps=5))
+            latencies = []
+            async with calling(app) as guide:
+                for _ in range(REQUESTS * runs // 5):
+                    since = len(api.calls)
+                    began = time.perf_counter()
+                    response = await guide.post("/guide/tours", json={"wish": "ships and storms"})
+                    latencies.append(time.perf_counter() - began)
+                    assert response.json()["steps"] == steps, response.text
+                    inputs = [call.usage["input_tokens"] for call in api.messages(since)]
+            each = ", ".join(map(str, inputs))
+            print(f"  {steps:8d}  {each:<34} {sum(inputs):5d}  {ms(latencies)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="multiplies the samples")
@@ -217,6 +244,7 @@ def main() -> None:
     asyncio.run(connections(args.runs))
     embedding(args.runs)
     retrieval()
+    asyncio.run(agent(args.runs))
 
 
 if __name__ == "__main__":

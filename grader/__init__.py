@@ -6,7 +6,7 @@ Checks import what they need from here; see labs/lab3/test_lab3.py for an exampl
 from grader.concurrency import Burst, burst
 from grader.expect import expect_error, expect_json_field, expect_status, fail
 from grader.failures import AppDidNotStart, CheckFailure
-from grader.runner import LabContext
+from grader.runner import LabContext, Service
 from grader.scale import patience, scaled
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Burst",
     "CheckFailure",
     "LabContext",
+    "Service",
     "burst",
     "expect_error",
     "expect_json_field",

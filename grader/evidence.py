@@ -7,6 +7,7 @@ Evidence names the learner's own files and lines; it never replaces what the che
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ NEVER_AWAITED = re.compile(
 )
 OUTPUT_SHOWN = 8
 UVICORN_ACCESS = re.compile(r'^INFO:\s+\S+ - "')
+TRACEBACK_START = "Traceback (most recent call last):"
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,33 @@ def server_of(response: httpx.Response, servers: Iterable[LabServer]) -> LabServ
     return next((s for s in servers if s.port == response.url.port), None)
 
 
+def written_out(lines: list[str]) -> list[str]:
+    """The lines, each traceback that a JSON log line carries in a field (`"exception": "Traceback
+    (most recent call last):\n..."`) written out after it, as Python prints one."""
+    out = []
+    for line in lines:
+        out.append(line)
+        if not (line.startswith("{") and TRACEBACK_START in line):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            out += [
+                text
+                for value in record.values()
+                if isinstance(value, str) and value.startswith(TRACEBACK_START)
+                for text in value.splitlines()
+            ]
+    return out
+
+
 def raised_for(response: httpx.Response, server: LabServer) -> Evidence:
-    """The traceback the app printed after `response`'s request arrived, its learner frames
-    first; or, if it printed none, what it printed meanwhile."""
+    """The traceback the app printed after `response`'s request arrived (or logged, in a JSON
+    line), its learner frames first; or, if it printed none, what it printed meanwhile."""
     printed = server.output.lines[server.output_mark(response.request) :]
-    blocks = tracebacks(printed)
+    blocks = tracebacks(written_out(printed))
     ours = [block for block in blocks if learner_frames(block[0], server.shown_as)]
     if not (ours or blocks):
         own = [line for line in printed if not UVICORN_ACCESS.match(line)][-OUTPUT_SHOWN:]

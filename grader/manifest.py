@@ -69,10 +69,12 @@ class Lab:
     system_packages: tuple[str, ...] = ()
     """Debian packages its checks run (Lab 7's redis-server): `make setup` installs them where it
     runs as root; a Classroom workflow installs them with sudo."""
+    label: str | None = None
+    """What it is called where not "Lab <module>": the capstone."""
 
     @property
     def heading(self) -> str:
-        return f"Lab {self.module} — {self.title}"
+        return f"{self.label or f'Lab {self.module}'} — {self.title}"
 
     @property
     def workspace(self) -> Path:

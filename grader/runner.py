@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,18 @@ class Startups:
                 raise
 
 
+@dataclass(frozen=True)
+class Service:
+    """What an app needs, beyond a check's own settings, to be graded by a check written for
+    another lab's app: the capstone serves Lab 9's checks once it has an admin key and a database
+    of its own, and its clients send a key the admin API issued (grader/checks/)."""
+
+    settings: Callable[[Path], Mapping[str, str]]
+    """Settings every server gets, under the check's own, given a fresh folder for its files."""
+    credentials: Callable[[LabServer], Awaitable[Mapping[str, str]]] | None = None
+    """Headers every client of a server started this way sends (`LabServer.headers`)."""
+
+
 @dataclass
 class LabContext:
     """What a check receives as `lab`: the app under test and servers to run it on."""
@@ -81,6 +93,13 @@ class LabContext:
     """Time spent starting servers, those that failed to start included."""
     starting_since: float | None = None
     """When the start-up under way began, waiting for a start-up slot included."""
+    service: Service | None = None
+    """Set by a check reused from another lab (`serving`): how its servers are started."""
+
+    def serving(self, service: Service) -> LabContext:
+        """This check's context, its servers started and reached as `service` says."""
+        self.service = service
+        return self
 
     @property
     def time_limit(self) -> float:
@@ -103,19 +122,24 @@ class LabContext:
         gunicorn_workers: int | None = None,
     ) -> AsyncIterator[LabServer]:
         """A fresh server of the app under test (options: see `start_server`), stopped when the
-        block ends."""
-        async with self._running(
-            start_server,
-            app=self.lab.app,
-            shown_as=self.shown_as,
-            env=env,
-            files=files,
-            probes=tuple(probes),
-            preload=self.lab.preload,
-            cwd_elsewhere=cwd_elsewhere,
-            gunicorn_workers=gunicorn_workers,
-        ) as server:
-            yield server
+        block ends; with the service's settings and credentials, if the check has a `Service`."""
+        with ExitStack() as stack:
+            if self.service:
+                env = {**self.service.settings(stack.enter_context(self.folder())), **(env or {})}
+            async with self._running(
+                start_server,
+                app=self.lab.app,
+                shown_as=self.shown_as,
+                env=env,
+                files=files,
+                probes=tuple(probes),
+                preload=self.lab.preload,
+                cwd_elsewhere=cwd_elsewhere,
+                gunicorn_workers=gunicorn_workers,
+            ) as server:
+                if self.service and self.service.credentials:
+                    server.headers.update(await self.service.credentials(server))
+                yield server
 
     @asynccontextmanager
     async def worker(self, env: Mapping[str, str | None] | None = None) -> AsyncIterator[LabServer]:

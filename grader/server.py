@@ -130,6 +130,8 @@ class LabServer:
         self.sandbox = workdir.parent
         self.probe_log = self.sandbox / "probes.jsonl"
         self.in_flight: Counter[str] = Counter()
+        self.headers: dict[str, str] = {}
+        """Headers every client of this server sends: the credentials a `Service` got for it."""
 
     @property
     def port(self) -> int | None:
@@ -150,17 +152,27 @@ class LabServer:
         """The pids of the gunicorn workers whose uvicorn server has started, in that order."""
         return [r["pid"] for r in self.probed("gunicorn") if r["event"] == "worker started"]
 
-    def client(self, local_address: str | None = None, **options: object) -> httpx.AsyncClient:
+    def client(
+        self, local_address: str | None = None, *, credentials: bool = True, **options: Any
+    ) -> httpx.AsyncClient:
         """An HTTP client for this server, without timeout: a blocking burst is measured in full.
         `local_address` (another loopback address, such as 127.0.0.2) makes it another client IP.
 
         Each request has a connection of its own: uvicorn closes a connection on which the app
         raised, and a request sent on it meanwhile would fail through no fault of the app's.
+        It sends `headers` on every request (unless `credentials` is false), under those of the
+        request itself.
         """
         hooks = {"request": [self._sent], "response": [self._answered]}
         transport = httpx.AsyncHTTPTransport(local_address=local_address, limits=ONE_REQUEST_EACH)
+        headers = {**(self.headers if credentials else {}), **(options.pop("headers", None) or {})}
         return httpx.AsyncClient(
-            base_url=self.url, timeout=None, event_hooks=hooks, transport=transport, **options
+            base_url=self.url,
+            timeout=None,
+            event_hooks=hooks,
+            transport=transport,
+            headers=headers,
+            **options,
         )
 
     async def _sent(self, request: httpx.Request) -> None:

@@ -31,15 +31,17 @@ class Site:
     output: str
 
     def page(self, source: str) -> str:
-        """The HTML built from docs/`source` (MkDocs' directory URLs: a/b.md → a/b/index.html)."""
-        built = self.folder / source.removesuffix(".md") / "index.html"
+        """The HTML built from docs/`source` (MkDocs' directory URLs: a/b.md → a/b/index.html,
+        a/index.md → a/index.html)."""
+        built = self.folder / url_of(source) / "index.html"
         assert built.is_file(), f"{source} was not built:\n{self.output}"
         return built.read_text(encoding="utf-8")
 
 
 def url_of(page: str) -> str:
-    """docs/`page` as MkDocs builds it: a/b.md → a/b/."""
-    return "" if page == "index.md" else page.removesuffix(".md") + "/"
+    """docs/`page` as MkDocs builds it: a/b.md → a/b/, a/index.md → a/."""
+    folder = page.removesuffix(".md").removesuffix("index")
+    return folder if folder.endswith("/") or not folder else folder + "/"
 
 
 def require_chromium() -> None:

@@ -27,7 +27,15 @@ import pytest
 from grader import sandbox
 from grader.cgroups import Cgroups
 from grader.manifest import ROOT, Lab, load_course
-from tests.conftest import ahead_of_time, result_of, run_reaped
+from grader.nbgrader import NOT_HANDED_OUT
+from tests.conftest import (
+    Grading,
+    ahead_of_time,
+    result_of,
+    run_grading,
+    run_reaped,
+    started_with,
+)
 
 if (unavailable := sandbox.unavailable()) is not None:
     if os.environ.get("CI"):
@@ -347,49 +355,71 @@ def test_hostile_submissions_get_nothing_they_did_not_earn(tmp_path, canaries):
     assert not reached(tcp) and not reached(unix)
 
 
-def graded_both_ways(lab: Lab, folder: Path) -> tuple[dict[bool, dict], dict[str, str]]:
-    """A class of two, the lab's solution and its starter, graded with the sandbox and without:
-    by sandboxed or not, each student's row of the CSV; and the results files, by name."""
+def graded_as_a_class(lab: Lab, folder: Path, *options: str) -> tuple[dict[str, dict], str]:
+    """A class of two, the lab's solution (ada) and its starter (bob), graded by `grader batch`
+    (in the sandbox, unless `options` say otherwise): each student's row of the CSV, and what the
+    batch printed."""
     students = folder / "class"
     shutil.copytree(lab.solution, students / "ada")
-    shutil.copytree(lab.workspace / "app", students / "bob" / "app")
-    grades = {}
-    for way in ([], ["--no-sandbox"]):
-        out = folder / f"grades{len(way)}.csv"
-        batch = run_reaped(
-            [sys.executable, "-m", "grader", "batch", str(students), "--lab", lab.id,
-             "--out", str(out), *way],
-            cwd=ROOT,
-        )  # fmt: skip
-        assert batch.returncode == 0, batch.output
-        assert ("Grading without a sandbox" in batch.output) == bool(way)
-        assert not batch.left_running
-        rows = csv.DictReader(out.open())
-        grades[bool(way)] = {
-            row.pop("student"): row | {"seconds": "", "reason": bool(row["reason"])} for row in rows
-        }
-    return grades, {path.name: path.read_text() for path in folder.glob("grades*/*.json")}
+    shutil.copytree(lab.workspace, students / "bob", ignore=shutil.ignore_patterns(*NOT_HANDED_OUT))
+    out = folder / "grades.csv"
+    batch = run_reaped(
+        [sys.executable, "-m", "grader", "batch", str(students), "--lab", lab.id,
+         "--out", str(out), *options],
+        cwd=ROOT,
+    )  # fmt: skip
+    assert batch.returncode == 0, batch.output
+    assert ("Grading without a sandbox" in batch.output) == ("--no-sandbox" in options)
+    assert not batch.left_running
+    return {row.pop("student"): row for row in csv.DictReader(out.open())}, batch.output
 
 
 @ahead_of_time("class_graded")
-def grade_class(params: dict[str, Any], folder: Path) -> tuple[dict[bool, dict], dict[str, str]]:
-    """A lab's class (its solution and starter as two students), graded both ways."""
-    return graded_both_ways(params["lab"], folder)
+def grade_class(params: dict[str, Any], folder: Path) -> tuple[dict[str, dict], str]:
+    """A lab's class (its solution and starter as two students), graded in the sandbox, or
+    without one if the test says so."""
+    return graded_as_a_class(params["lab"], folder, *params.get("options", ()))
 
 
 @pytest.fixture
-def class_graded(request: pytest.FixtureRequest) -> tuple[dict[bool, dict], dict[str, str]]:
+def class_graded(request: pytest.FixtureRequest) -> tuple[dict[str, dict], str]:
     return result_of(request)
 
 
+def graded_outside(lab: Lab, params: dict[str, Any], results: Path, *options: str) -> Grading:
+    """The grading tests/test_labs.py makes of the lab's solution or starter (`params`), as a
+    learner runs it, outside any sandbox; made here, once every other grading is over, when that
+    test is not selected."""
+    started = started_with("lab_grading", {"lab": lab, **params})
+    return started.result() if started else run_grading(lab, results, *options)
+
+
+@pytest.mark.after_works  # when tests/test_labs.py is not selected, it grades each lab twice
 @pytest.mark.parametrize("lab", load_course().labs, ids=lambda lab: lab.id)
-def test_honest_submissions_get_the_same_grades_with_or_without_the_sandbox(lab, class_graded):
+def test_honest_submissions_get_the_same_grades_in_the_sandbox_as_outside(
+    lab, class_graded, tmp_path
+):
     """Each lab's solution and starter: what a lab's checks need (Lab 2's: a browser) is in the
-    sandbox. The points, each check's status and whether there is a reason are the same (not the
-    reasons' words: they name free ports)."""
-    grades, results = class_graded
-    assert grades[True] == grades[False], results
-    assert grades[False]["ada"]["points"] == str(lab.max_points)
+    sandbox. The points and each check's status are those of the same code graded as a learner
+    grades it; a reason is given for no points only (not compared: reasons name free ports)."""
+    rows, printed = class_graded
+    for student, params, options in [
+        ("ada", {"forkserver": "1"}, ["--solution"]),
+        ("bob", {}, []),
+    ]:
+        outside = graded_outside(lab, params, tmp_path / f"{student}.json", *options)
+        row = rows[student]
+        assert row["points"] == str(outside.results["points"]), printed
+        assert {check: row[check] for check in outside.statuses} == outside.statuses, printed
+        assert bool(row["reason"]) == (row["points"] == "0"), printed
+    assert rows["ada"]["points"] == str(lab.max_points), printed
+
+
+@pytest.mark.parametrize(("lab", "options"), [(LAB, ("--no-sandbox",))], ids=[LAB.id])
+def test_without_a_sandbox_batch_grades_when_told_to(lab, options, class_graded):
+    rows, printed = class_graded
+    assert rows["ada"]["points"] == str(lab.max_points), printed
+    assert rows["bob"]["points"] != str(lab.max_points), printed
 
 
 def test_without_a_sandbox_batch_refuses_to_grade_unless_told_to(tmp_path):

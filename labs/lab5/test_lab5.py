@@ -23,7 +23,17 @@ import jwt
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from grader import AppDidNotStart, LabContext, expect_error, expect_json_field, expect_status, fail
+from grader import (
+    AppDidNotStart,
+    LabContext,
+    Service,
+    expect_error,
+    expect_json_field,
+    expect_status,
+    fail,
+)
+from grader.checks import api_keys
+from grader.checks.api_keys import KeyedApi, Route
 from grader.expect import answer, sent
 from grader.server import LabServer
 
@@ -31,12 +41,17 @@ ADMIN_KEY = "grader-admin-" + uuid.uuid4().hex
 JWT_SECRET = "grader-jwt-secret-" + uuid.uuid4().hex  # 50 characters
 TOKEN_SECONDS = 120
 """The grader's own TOKEN_SECONDS, not the default: tokens must last exactly this long."""
-LIMIT = 3
-"""RATE_LIMIT_PER_MINUTE for the rate-limit check."""
 QUIET_LIMIT = 100
 """RATE_LIMIT_PER_MINUTE elsewhere: more than a check ever sends."""
 PASSWORD = "grader-Password-" + uuid.uuid4().hex[:12]
-ADMIN = {"X-API-Key": ADMIN_KEY}
+API = KeyedApi(
+    ADMIN_KEY,
+    reader=Route("GET", "/items", "items:read"),
+    writer=Route("POST", "/items", "items:write", {"name": "lamp"}, status=201),
+    key_prefix="lab5_",
+)
+"""Lab 5's routes, as the checks it shares with the capstone see them (grader/checks/)."""
+ADMIN = API.admin
 
 
 def settings(database: Path, **changed: str) -> dict[str, str]:
@@ -50,6 +65,10 @@ def settings(database: Path, **changed: str) -> dict[str, str]:
     }
 
 
+LAB5 = Service(settings=lambda folder: settings(folder / "lab5.db"))
+"""How the shared checks start the app: with the settings above, its database in a folder."""
+
+
 @contextlib.asynccontextmanager
 async def app_with_database(
     lab: LabContext, **changed: str
@@ -60,17 +79,6 @@ async def app_with_database(
         database = folder / "lab5.db"
         async with lab.server(settings(database, **changed)) as server, server.client() as client:
             yield server, client, database
-
-
-async def new_key(client: httpx.AsyncClient, *scopes: str, owner: str = "grader") -> dict:
-    """An API key from the admin API: its JSON, once it is a 201 with the raw key."""
-    response = await client.post(
-        "/admin/api-keys", json={"owner": owner, "scopes": list(scopes)}, headers=ADMIN
-    )
-    expect_status(response, 201)
-    expect_json_field(response, "api_key")
-    expect_json_field(response, "key_id")
-    return response.json()
 
 
 async def register(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> None:
@@ -223,7 +231,7 @@ async def test_websocket_refuses_before_accepting(lab: LabContext):
 
 async def test_api_keys_are_stored_as_hashes(lab: LabContext):
     async with app_with_database(lab) as (_, client, database):
-        created = await new_key(client, "items:read")
+        created = await API.new_key(client, "items:read")
         response = await client.get("/items", headers={"X-API-Key": created["api_key"]})
         expect_status(response, 200)
         stored = where_stored(database, created["api_key"])
@@ -238,7 +246,7 @@ async def test_api_keys_are_stored_as_hashes(lab: LabContext):
 
 async def test_raw_keys_are_shown_once(lab: LabContext):
     async with app_with_database(lab) as (_, client, _):
-        created = await new_key(client, "items:read")
+        created = await API.new_key(client, "items:read")
         listing = await client.get("/admin/api-keys", headers=ADMIN)
         expect_status(listing, 200)
     raw_key = created["api_key"]
@@ -263,7 +271,7 @@ async def test_raw_keys_are_shown_once(lab: LabContext):
 
 async def test_revoked_keys_get_401(lab: LabContext):
     async with app_with_database(lab) as (_, client, _):
-        created = await new_key(client, "items:read")
+        created = await API.new_key(client, "items:read")
         key = {"X-API-Key": created["api_key"]}
         expect_status(await client.get("/items", headers=key), 200)
         revoked = await client.delete(f"/admin/api-keys/{created['key_id']}", headers=ADMIN)
@@ -282,83 +290,15 @@ async def test_revoked_keys_get_401(lab: LabContext):
 
 
 async def test_no_valid_key_is_401(lab: LabContext):
-    async with app_with_database(lab) as (_, client, _):
-        for method, path, headers, what in [
-            ("GET", "/items", {}, "no key"),
-            ("GET", "/items", {"X-API-Key": "lab5_made-up-" + uuid.uuid4().hex}, "a made-up key"),
-            ("GET", "/admin/api-keys", {}, "no key"),
-            ("GET", "/admin/api-keys", {"X-API-Key": "made-up-admin"}, "a made-up key"),
-        ]:
-            response = await client.request(method, path, headers=headers)
-            if response.status_code != 401:
-                raise fail(
-                    f"{method} {path} with {what}",
-                    answer(response),
-                    "401 Unauthorized: the client has not said who it is (403 is for a client "
-                    "we know, doing what it may not)",
-                    response=response,
-                )
-            expect_error(response, 401, "NOT_AUTHENTICATED")
+    await api_keys.no_valid_key_is_401(lab.serving(LAB5), API)
 
 
 async def test_a_key_without_the_right_gets_403(lab: LabContext):
-    async with app_with_database(lab) as (_, client, _):
-        reader = {"X-API-Key": (await new_key(client, "items:read"))["api_key"]}
-        writer = {"X-API-Key": (await new_key(client, "items:read", "items:write"))["api_key"]}
-        expect_status(await client.post("/items", json={"name": "lamp"}, headers=writer), 201)
-        for method, path, headers, what in [
-            ("POST", "/items", reader, "a key with items:read only"),
-            ("GET", "/admin/api-keys", writer, "a valid key that is not the admin key"),
-        ]:
-            body = {"name": "lamp"} if method == "POST" else None
-            response = await client.request(method, path, json=body, headers=headers)
-            if response.status_code != 403:
-                raise fail(
-                    f"{method} {path} with {what}",
-                    answer(response),
-                    "403 Forbidden: the key is valid, so the client is known, and it may not do "
-                    "this (401 would tell it to authenticate, which it did)",
-                    response=response,
-                )
-            expect_error(response, 403, "FORBIDDEN")
+    await api_keys.a_key_without_the_right_gets_403(lab.serving(LAB5), API)
 
 
 async def test_rate_limit_follows_the_key(lab: LabContext):
-    async with app_with_database(lab, RATE_LIMIT_PER_MINUTE=str(LIMIT)) as (_, client, _):
-        first = {"X-API-Key": (await new_key(client, "items:read", owner="first"))["api_key"]}
-        second = {"X-API-Key": (await new_key(client, "items:read", owner="second"))["api_key"]}
-        made_up = {"X-API-Key": "lab5_made-up-" + uuid.uuid4().hex}
-        sent_so_far = f"{LIMIT} requests to GET /items with one key"
-        for _ in range(LIMIT):
-            expect_status(await client.get("/items", headers=first), 200)
-        over = await client.get("/items", headers=first)
-        expect_error(over, 429, "RATE_LIMITED")
-        retry_after = over.headers.get("Retry-After", "")
-        if not retry_after.isdigit() or not 1 <= int(retry_after) <= 60:
-            raise fail(
-                f"{sent_so_far}, then one more",
-                f"429, with Retry-After: {retry_after or '(none)'}",
-                "Retry-After: the whole seconds until the key may send again, 1 to 60",
-                response=over,
-            )
-        other = await client.get("/items", headers=second)
-        if other.status_code != 200:
-            raise fail(
-                f"{sent_so_far}, then one with another key",
-                answer(other),
-                "200: each key has a limit of its own, and the other key has sent nothing yet",
-                response=other,
-            )
-        for _ in range(LIMIT + 2):
-            response = await client.get("/items", headers=made_up)
-            if response.status_code != 401:
-                raise fail(
-                    f"{LIMIT + 2} requests to GET /items with one made-up key",
-                    answer(response),
-                    "401 every time: a key that names nobody is refused before anything is "
-                    "counted, so the limit follows real identities only",
-                    response=response,
-                )
+    await api_keys.rate_limit_follows_the_key(lab.serving(LAB5), API)
 
 
 # --- Task 3: passwords and tokens ---

@@ -1,0 +1,1 @@
+"""What crosses the boundary: what clients send and what they get back."""

@@ -1,0 +1,42 @@
+"""POST /chat/message: the help desk's assistant answers, streamed as server-sent events."""
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from app.dependencies import AskDep, ClientDep, ConversationsDep, LedgerDep, SettingsDep
+from app.errors import ModelUnavailable
+from app.models.assistant import ChatMessage
+from app.services import model
+
+router = APIRouter(prefix="/chat", tags=["chat"])
+
+SYSTEM = "You are the IT help desk's assistant. Answer briefly and plainly."
+
+
+@router.post("/message", response_class=EventSourceResponse)
+async def chat(
+    body: ChatMessage,
+    key: AskDep,
+    client: ClientDep,
+    settings: SettingsDep,
+    conversations: ConversationsDep,
+    ledger: LedgerDep,
+) -> AsyncIterator[ServerSentEvent]:
+    # TODO 4a: the model remembers nothing: send the session's turns so far, then the new message
+    # (conversations.messages), and record the exchange once it has been answered in full.
+    messages = [{"role": "user", "content": body.message}]
+    try:
+        # TODO 4a: this waits for the whole answer and sends it as one event. Stream it instead
+        # (model.stream): one event `{"text": ...}` per piece of text, as each arrives; when the
+        # client leaves, leaving the `async with` closes the model's stream.
+        answer = await model.complete(client, settings, SYSTEM, messages)
+    except ModelUnavailable as error:  # the answer has begun (200): an error event ends it
+        yield ServerSentEvent(event="error", data=error.body())
+        return
+    reply = "".join(block.text for block in answer.content if block.type == "text")
+    yield ServerSentEvent(data={"text": reply})
+    # TODO 4a: end with `event: done`, its data {"session_id": ..., "usage": {"input_tokens": ...,
+    # "output_tokens": ...}}, the usage the model reported for the whole answer.
+    # TODO 5c: and record that usage with the ledger (ledger.record).
