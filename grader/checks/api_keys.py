@@ -10,6 +10,7 @@ about (`RATE_LIMIT_PER_MINUTE`); the rest (the admin key, a database) comes from
 
 import json
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import httpx
@@ -31,7 +32,7 @@ class Route:
     body: object = None
     status: int = 200
 
-    def send(self, client: httpx.AsyncClient, headers: dict[str, str]) -> object:
+    def send(self, client: httpx.AsyncClient, headers: dict[str, str]) -> Awaitable[httpx.Response]:
         return client.request(self.method, self.path, json=self.body, headers=headers)
 
     def __str__(self) -> str:
@@ -70,7 +71,9 @@ class KeyedApi:
         """A key that looks like the app's own, and that it never issued."""
         return {"X-API-Key": f"{self.key_prefix}made-up-{uuid.uuid4().hex}"}
 
-    async def key_for(self, client: httpx.AsyncClient, *scopes: str, owner: str = "grader"):
+    async def key_for(
+        self, client: httpx.AsyncClient, *scopes: str, owner: str = "grader"
+    ) -> dict[str, str]:
         """The X-API-Key header of a new key with `scopes`."""
         return {"X-API-Key": (await self.new_key(client, *scopes, owner=owner))["api_key"]}
 
