@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-from pathlib import Path
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
@@ -40,7 +39,11 @@ def taught_in(lab: Lab, check: Check, page: str) -> str:
     """`Module 9: [Retrieval](../modules/09-ai-apis/lesson.md#retrieval)`, linked from `page`."""
     lesson = lab.lesson_of(check)
     teacher = next(
-        (other for other in load_course().labs if Path(other.lesson).parent == Path(lesson).parent),
+        (
+            other
+            for other in load_course().labs
+            if posixpath.dirname(other.lesson) == posixpath.dirname(lesson)
+        ),
         None,
     )
     link = f"[{section_title(lesson, check.lesson_section)}]"

@@ -123,9 +123,7 @@ class Course:
 
     def page_url(self, page: str, section: str = "") -> str:
         """The site URL of a docs page (MkDocs' directory URLs), optionally at a section."""
-        path = page.removesuffix(".md")
-        path = "" if path == "index" else path.removesuffix("/index") + "/"
-        return urljoin(self.site_url, path) + (f"#{section}" if section else "")
+        return urljoin(self.site_url, page_path(page)) + (f"#{section}" if section else "")
 
     @property
     def published(self) -> bool:
@@ -139,6 +137,12 @@ class Course:
         if self.published:
             return url
         return f"“{section_title(page, section)}” in docs/{page} (or {url} with `make serve`)"
+
+
+def page_path(page: str) -> str:
+    """Where MkDocs builds docs/`page`, from the site's root: a/b.md → a/b/, a/index.md → a/."""
+    path = page.removesuffix(".md")
+    return "" if path == "index" else path.removesuffix("/index") + "/"
 
 
 def section_title(page: str, section: str) -> str:

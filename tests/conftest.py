@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from grader.browser import chromium_path
-from grader.manifest import ROOT, Lab
+from grader.manifest import ROOT, Lab, page_path
 from tests.labcases import Edit, edits_of
 
 
@@ -40,8 +40,7 @@ class Site:
 
 def url_of(page: str) -> str:
     """docs/`page` as MkDocs builds it: a/b.md → a/b/, a/index.md → a/."""
-    folder = page.removesuffix(".md").removesuffix("index")
-    return folder if folder.endswith("/") or not folder else folder + "/"
+    return page_path(page)
 
 
 def require_chromium() -> None:

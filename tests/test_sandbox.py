@@ -32,10 +32,10 @@ from tests.conftest import (
     Grading,
     ahead_of_time,
     result_of,
-    run_grading,
     run_reaped,
     started_with,
 )
+from tests.test_labs import grade_lab
 
 if (unavailable := sandbox.unavailable()) is not None:
     if os.environ.get("CI"):
@@ -386,12 +386,13 @@ def class_graded(request: pytest.FixtureRequest) -> tuple[dict[str, dict], str]:
     return result_of(request)
 
 
-def graded_outside(lab: Lab, params: dict[str, Any], results: Path, *options: str) -> Grading:
+def graded_outside(lab: Lab, params: dict[str, Any], folder: Path) -> Grading:
     """The grading tests/test_labs.py makes of the lab's solution or starter (`params`), as a
     learner runs it, outside any sandbox; made here, once every other grading is over, when that
     test is not selected."""
-    started = started_with("lab_grading", {"lab": lab, **params})
-    return started.result() if started else run_grading(lab, results, *options)
+    params = {"lab": lab, **params}
+    started = started_with("lab_grading", params)
+    return started.result() if started else grade_lab(params, folder)
 
 
 @pytest.mark.after_works  # when tests/test_labs.py is not selected, it grades each lab twice
@@ -403,11 +404,9 @@ def test_honest_submissions_get_the_same_grades_in_the_sandbox_as_outside(
     sandbox. The points and each check's status are those of the same code graded as a learner
     grades it; a reason is given for no points only (not compared: reasons name free ports)."""
     rows, printed = class_graded
-    for student, params, options in [
-        ("ada", {"forkserver": "1"}, ["--solution"]),
-        ("bob", {}, []),
-    ]:
-        outside = graded_outside(lab, params, tmp_path / f"{student}.json", *options)
+    for student, params in [("ada", {"forkserver": "1"}), ("bob", {})]:
+        (tmp_path / student).mkdir()
+        outside = graded_outside(lab, params, tmp_path / student)
         row = rows[student]
         assert row["points"] == str(outside.results["points"]), printed
         assert {check: row[check] for check in outside.statuses} == outside.statuses, printed
