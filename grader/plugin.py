@@ -199,6 +199,6 @@ def pytest_terminal_summary(
             with open(results_fd, "w", encoding="utf-8", closefd=False) as stream:
                 stream.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
             terminalreporter.write_line(f"Results: file descriptor {results_fd}")
-        elif report.complete:
+        elif report.complete or config.getoption("results"):  # a selection, where asked
             report.write(run.results_file)
             terminalreporter.write_line(f"Results: {run.results_file}")

@@ -154,7 +154,8 @@ class LabReport:
         if not self.complete:
             lines.append(
                 (
-                    "Only some checks ran (a -k or node selection): no results file written.",
+                    "Only some checks ran (a -k or node selection): no results file written, "
+                    "unless --results names one.",
                     {"yellow": True},
                 )
             )

@@ -175,19 +175,25 @@ class LabContext:
     async def run_to_end(
         self, command: list[str], env: Mapping[str, str | None] | None = None
     ) -> tuple[int | None, list[str]]:
-        """Run `command` once on a copy of the app under test, as its servers run: its exit status
-        (None: stopped after a start-up's time limit) and what it printed. Counted as start-up
-        time, not the check's."""
+        """Run `command` once on a copy of the app under test, as its servers run (with the
+        service's settings, if the check has a `Service`): its exit status (None: stopped after a
+        start-up's time limit) and what it printed. Counted as start-up time, not the check's."""
         began = self.starting_since = time.perf_counter()
         try:
-            return await run_to_end(
-                self.source,
-                command,
-                app=self.lab.app,
-                shown_as=self.shown_as,
-                env=env,
-                preload=self.lab.preload,
-            )
+            with ExitStack() as stack:
+                if self.service:
+                    env = {
+                        **self.service.settings(stack.enter_context(self.folder())),
+                        **(env or {}),
+                    }
+                return await run_to_end(
+                    self.source,
+                    command,
+                    app=self.lab.app,
+                    shown_as=self.shown_as,
+                    env=env,
+                    preload=self.lab.preload,
+                )
         finally:
             self.starting_since = None
             self.started_seconds += time.perf_counter() - began

@@ -21,7 +21,7 @@ import pytest
 
 from grader.browser import chromium_path
 from grader.manifest import ROOT, Lab, page_path
-from tests.labcases import Edit, edits_of
+from tests.labcases import Edit, edits_of, graded_with
 
 
 @dataclass(frozen=True)
@@ -287,7 +287,9 @@ def grade_case(params: dict[str, Any], folder: Path) -> Grading:
     lab = params["lab"]
     case = next(params[kind] for kind in CASE_KINDS if kind in params)
     copy = make_submission(lab, edits_of(case), folder / "submission")
-    return run_grading(lab, folder / "results.json", "--submission", str(copy))
+    selected = graded_with(lab, case)
+    only = ["-k", " or ".join(selected)] if selected else []
+    return run_grading(lab, folder / "results.json", "--submission", str(copy), *only)
 
 
 @pytest.fixture

@@ -228,6 +228,14 @@ def test_usage_mistakes_are_reported_before_grading(grade, options, env, message
     assert grading.results is None
 
 
+def test_a_selection_writes_the_checks_it_ran_to_the_results_file_named(grade):
+    """Without --results it writes none: .grades/ keeps the last whole grading."""
+    first = LAB.checks[0].name
+    grading = grade(LAB, "--solution", "-k", first)
+    assert grading.statuses == {first: "pass"}, grading.output
+    assert "Only some checks ran" in grading.output
+
+
 def test_crash_location_reads_the_last_traceback():
     output = [
         "INFO:     Started server process [1]",

@@ -15,7 +15,7 @@ import pytest
 
 from grader.manifest import ROOT, load_course
 from tests.conftest import Grading, ahead_of_time, result_of, run_grading, started
-from tests.labcases import load_cases
+from tests.labcases import graded_with, load_cases
 
 LABS = load_course().labs
 TITLE_WIDTH = 70
@@ -53,6 +53,13 @@ def test_check_titles_fit_the_reports_line(lab):
     """The report prints `✗ 3. <title>` in 70 columns, then the points."""
     too_long = [c.title for c in lab.checks if len(f"✗ {c.task}. {c.title}") > TITLE_WIDTH]
     assert not too_long
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
+def test_stages_share_out_every_task_once(lab):
+    stages = load_cases(lab).get("stages", {"all": sorted({check.task for check in lab.checks})})
+    tasks = [task for stage in stages.values() for task in stage]
+    assert sorted(tasks) == sorted({check.task for check in lab.checks})
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
@@ -135,6 +142,8 @@ def test_solution_gets_full_marks(lab, forkserver, lab_grading):
 def test_mutant_fails_only_its_check(lab, mutant, case_grading):
     """And the learner reads, under that check, what `says` names: the mistake made."""
     grading = case_grading
+    graded = graded_with(lab, mutant) or [check.name for check in lab.checks]
+    assert sorted(grading.statuses) == sorted(graded), grading.output
     assert grading.failed == {mutant["check"]}, f"{mutant['why']}\n{grading.output}"
     assert grading.statuses[mutant["check"]] == "fail", grading.output
     result = next(test for test in grading.results["tests"] if test["test_code"] == mutant["check"])

@@ -94,7 +94,9 @@ class Call:
     deltas: list[float] = field(default_factory=list)
     """When each text delta of a stream was sent."""
     ended: float | None = None
-    """When the answer was finished, or the client seen gone."""
+    """When the answer was finished, or the client seen gone. A whole answer is finished as its
+    writing starts, the earliest its client can have it: a pause measured from then is never
+    longer than the one the client made, however late this thread runs."""
     hung_up: bool = False
     """The client closed the connection before the reply was finished."""
     tool_use: dict | None = None
@@ -472,13 +474,13 @@ def _error(kind: str, message: str) -> dict:
 async def _respond(writer: asyncio.StreamWriter, call: Call, status: int, body: dict) -> None:
     payload = json.dumps(body).encode()
     call.status = status
+    _finish(call)
     writer.write(
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(payload)}\r\nrequest-id: req_fake_{call.number:04d}\r\n\r\n".encode()
         + payload
     )
     await writer.drain()
-    _finish(call)
 
 
 async def _event(writer: asyncio.StreamWriter, name: str, data: dict) -> None:

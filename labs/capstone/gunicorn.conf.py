@@ -8,7 +8,8 @@ import os
 
 # TODO 7: the settings of a production server (Lab 10): the uvicorn-worker package's worker
 # class; bind on $HOST:$PORT, HOST 0.0.0.0 when unset (as a container needs); WEB_CONCURRENCY
-# workers, 2 × cores + 1 when unset; graceful_timeout from GRACEFUL_SECONDS (30 when unset),
+# workers, one when unset (why not Lab 10's 2 × cores + 1? the project page says);
+# graceful_timeout from GRACEFUL_SECONDS (30 when unset),
 # timeout, and max_requests with a jitter; and one access line per request, not two (the app
 # writes its own, as JSON). Then have the Procfile run gunicorn with this file instead of
 # uvicorn, and list every setting of app/config.py in .env.example, with a comment each.

@@ -10,18 +10,20 @@ The documents and questions are the help desk's (grader/helpdesk.py).
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
 
 from grader import LabContext, Service, expect_error, fail
-from grader.checks import access_log, api_keys, assistant
+from grader.checks import access_log, api_keys, assistant, deployment
 from grader.checks.api_keys import KeyedApi, Route
 from grader.expect import answer
-from grader.fakes.anthropic import Call
+from grader.fakes.anthropic import Call, FakeAnthropic, fake_anthropic
 from grader.helpdesk import DOCUMENTS, QUESTIONS
 from grader.server import LabServer
+from grader.sse import Event
 
 ADMIN_KEY = "grader-admin-" + uuid.uuid4().hex
 SCOPES = ("ask", "documents:write")
@@ -241,3 +243,78 @@ async def test_agent_stops_after_max_steps(lab: LabContext):
             response=response,
         )
     expect_error(response, 502, "AGENT_STEP_LIMIT")
+
+
+# --- Task 7: deployment ---
+
+
+async def test_config_worker_and_bind(lab: LabContext):
+    await deployment.worker_class_and_bind(lab.serving(CAPSTONE))
+
+
+def one_process() -> tuple[set[str], str]:
+    return {"1"}, (
+        "one when WEB_CONCURRENCY is unset: the process holds the project's state (the rate "
+        "limits, the chat sessions, the embedded store), not Lab 10's 2 × cores + 1"
+    )
+
+
+async def test_config_workers(lab: LabContext):
+    await deployment.workers_from_the_platform(lab.serving(CAPSTONE), one_process)
+
+
+async def test_config_graceful_and_recycling(lab: LabContext):
+    await deployment.graceful_and_recycling(lab.serving(CAPSTONE))
+
+
+async def test_procfile_runs_gunicorn(lab: LabContext):
+    await deployment.procfile_runs_gunicorn(lab)
+
+
+class StreamedChat(deployment.InFlight):
+    """A chat whose reply the fake model streams for IN_FLIGHT seconds: in flight once its first
+    words have reached the check."""
+
+    WORDS = 20
+    MESSAGE = "Is my ticket still open?"
+    SESSION = "draining"
+
+    def __init__(self, api: FakeAnthropic) -> None:
+        api.words, api.pace = self.WORDS, deployment.IN_FLIGHT / self.WORDS
+        self.env = api.settings
+        self.described = (
+            f"{assistant.sent_chat(self.MESSAGE, self.SESSION)}, the model streaming "
+            f"{self.WORDS} words for {deployment.IN_FLIGHT:g} s"
+        )
+        self.whole = f"the whole stream: {self.WORDS} text events, then `event: done`"
+        self._stack = AsyncExitStack()
+        self._events: AsyncIterator[Event] | None = None
+        self._received: list[Event] = []
+
+    async def send(self, server: LabServer) -> None:
+        client = await self._stack.enter_async_context(server.client())
+        chat = assistant.chat(client, self.MESSAGE, self.SESSION)
+        self._events = await self._stack.enter_async_context(chat)
+        try:
+            self._received = [await anext(self._events)]
+        except StopAsyncIteration:
+            raise fail(self.described, "a stream with no events", self.whole) from None
+
+    async def answered(self) -> str | None:
+        assert self._events is not None
+        try:
+            self._received += [event async for event in self._events]
+        except httpx.HTTPError as error:
+            return f"the stream cut off after {len(self._received)} events ({error!r})"
+        texts = [event for event in self._received if event.name == "message"]
+        if self._received[-1].name == "done" and len(texts) == self.WORDS:
+            return None
+        return f"{len(self._received)} events, the last `{self._received[-1].shown()}`"
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+
+async def test_sigterm_finishes_the_stream(lab: LabContext):
+    with fake_anthropic() as api:
+        await deployment.sigterm_drains(lab.serving(CAPSTONE), StreamedChat(api), workers=1)

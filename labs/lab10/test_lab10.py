@@ -11,7 +11,6 @@ Dockerfile parser: these machines have no container runtime, so the image is nev
 import asyncio
 import fnmatch
 import json
-import math
 import os
 import re
 import shlex
@@ -22,27 +21,22 @@ from pathlib import Path
 import httpx
 from dockerfile_parse import DockerfileParser
 
-from grader import LabContext, expect_status, fail, scaled
+from grader import LabContext, expect_status, fail
+from grader.checks import deployment
 from grader.expect import answer, observed
 from grader.fakes.database import database
 from grader.procfs import children, running
-from grader.reproduce import described
-from grader.server import HOST, LabServer
-from grader.services.gunicorn import Connection, loaded_config
+from grader.server import LabServer
+from grader.services.gunicorn import Connection
 
-SLOW = scaled(2.0)
+SLOW = deployment.IN_FLIGHT
 """SLOW_SECONDS: how long GET /slow takes."""
-GRACEFUL = max(2, math.ceil(scaled(6.0)))
-"""GRACEFUL_SECONDS, a whole number of seconds: three times SLOW at least."""
 EXIT_WAIT = 5.0
-"""Real seconds a stopped worker or master may take to be gone, past what the rule allows, before
-the check says it never went."""
-WORKERS = 2
-UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+"""Real seconds a stopped worker may take to be gone, past what the rule allows, before the check
+says it never went."""
+WORKERS = deployment.WORKERS
 WHOAMI_TRIES = 200
 """Requests, each on a new connection, for every worker to answer one."""
-SHUTDOWN_LINE = re.compile(r"shutdown complete", re.IGNORECASE)
-UVICORN_SHUTDOWN = "Application shutdown complete."
 ALLOWED = "127.0.0.1,inventory.example.com,api.example.com"
 REFERRER_POLICIES = {
     "no-referrer", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin",
@@ -50,7 +44,6 @@ REFERRER_POLICIES = {
 }  # fmt: skip
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|INDEX_URL", re.IGNORECASE)
 GZIP_THRESHOLD = 1024
-PRINT_CONFIG = "gunicorn --print-config -c gunicorn.conf.py app.main:app"
 
 
 def production(**extra: str) -> dict[str, str]:
@@ -61,82 +54,19 @@ def development(**extra: str) -> dict[str, str]:
     return {"ENVIRONMENT": "development", "ALLOWED_HOSTS": "127.0.0.1", **extra}
 
 
-def output_tail(server: LabServer, count: int = 12) -> str:
-    return "\n  ".join(server.output.lines[-count:]) or "(nothing)"
-
-
 # --- Task 1: gunicorn.conf.py ---
 
 
 async def test_config_worker_and_bind(lab: LabContext):
-    env = {"HOST": HOST, "PORT": "8123", "WEB_CONCURRENCY": "3"}
-    config = await loaded_config(lab, env)
-    ran = f"Ran {PRINT_CONFIG} with {described(env)}"
-    if config["worker_class"] != UVICORN_WORKER:
-        deprecated = config["worker_class"].startswith("uvicorn.workers")
-        raise observed(
-            ran,
-            f"worker_class = {config['worker_class']}",
-            f"worker_class = {UVICORN_WORKER}, from the uvicorn-worker package"
-            + (": uvicorn's own uvicorn.workers is deprecated" if deprecated else ""),
-        )
-    for env, expected in (
-        ({"HOST": HOST, "PORT": "8123"}, f"{HOST}:8123"),
-        ({"HOST": None, "PORT": "8124"}, "0.0.0.0:8124"),
-    ):
-        config = await loaded_config(lab, env)
-        if config["bind"] != repr([expected]):
-            raise observed(
-                f"Ran {PRINT_CONFIG} with {described(env)}",
-                f"bind = {config['bind']}",
-                f"bind = {[expected]}: $HOST:$PORT, HOST 0.0.0.0 when unset (as in a container)",
-            )
+    await deployment.worker_class_and_bind(lab)
 
 
 async def test_config_workers(lab: LabContext):
-    env: dict[str, str | None] = {"WEB_CONCURRENCY": "3"}
-    config = await loaded_config(lab, env)
-    if config["workers"] != "3":
-        raise observed(
-            f"Ran {PRINT_CONFIG} with {described(env)}",
-            f"workers = {config['workers']}",
-            "workers = 3: the platform's WEB_CONCURRENCY",
-        )
-    env = {"WEB_CONCURRENCY": None}
-    config = await loaded_config(lab, env)
-    cores = {os.cpu_count() or 1, len(os.sched_getaffinity(0))}
-    rule = {str(2 * count + 1) for count in cores}
-    if config["workers"] not in rule:
-        raise observed(
-            f"Ran {PRINT_CONFIG} with {described(env)}",
-            f"workers = {config['workers']}",
-            f"workers = {' or '.join(sorted(rule))}: 2 × cores + 1 on this machine's "
-            f"{' or '.join(map(str, sorted(cores)))} cores, when WEB_CONCURRENCY is unset",
-        )
+    await deployment.workers_from_the_platform(lab)
 
 
 async def test_config_graceful_and_recycling(lab: LabContext):
-    env = {"GRACEFUL_SECONDS": "13"}
-    config = await loaded_config(lab, env)
-    ran = f"Ran {PRINT_CONFIG} with {described(env)}"
-    if config["graceful_timeout"] != "13":
-        raise observed(
-            ran,
-            f"graceful_timeout = {config['graceful_timeout']}",
-            "graceful_timeout = 13: the seconds GRACEFUL_SECONDS gives requests in flight",
-        )
-    if int(config["max_requests"]) < 1000:
-        raise observed(
-            ran,
-            f"max_requests = {config['max_requests']}",
-            "max_requests of 1000 or more: each worker replaced after that many requests",
-        )
-    if int(config["max_requests_jitter"]) < 1:
-        raise observed(
-            ran,
-            f"max_requests_jitter = {config['max_requests_jitter']}",
-            "a max_requests_jitter of 1 or more, so that workers are not all replaced at once",
-        )
+    await deployment.graceful_and_recycling(lab)
 
 
 async def test_workers_answer_and_log(lab: LabContext):
@@ -171,7 +101,7 @@ async def test_workers_answer_and_log(lab: LabContext):
         raise fail(
             sent,
             "no access log line for GET /whoami on stdout; the last lines printed:\n  "
-            + output_tail(master),
+            + deployment.output_tail(master),
             'an access log line such as `127.0.0.1:51234 - "GET /whoami HTTP/1.1" 200` on '
             'stdout (accesslog = "-"), where a platform collects logs',
         )
@@ -180,72 +110,32 @@ async def test_workers_answer_and_log(lab: LabContext):
 # --- Task 2: graceful shutdown ---
 
 
-async def test_sigterm_drains(lab: LabContext):
-    env = {"SLOW_SECONDS": str(SLOW), "GRACEFUL_SECONDS": str(GRACEFUL)}
-    situation = (
-        f"SIGTERM to the gunicorn master ({WORKERS} workers, GRACEFUL_SECONDS={GRACEFUL}) while "
-        f"GET /slow (SLOW_SECONDS={SLOW:g}) was in flight"
-    )
-    async with lab.server(env, gunicorn_workers=WORKERS) as master:
-        connection = await Connection.open(master.port)
-        try:
-            await connection.send("/slow")
-            if not await connection.until_read(master.port):
-                raise fail("GET /slow", "a request your app never read", "the worker to read it")
-            master.process.send_signal(signal.SIGTERM)
-            signalled = time.monotonic()
-            response = await connection.response()
-            answered = time.monotonic() - signalled
-        finally:
-            await connection.close()
+class SlowRequest(deployment.InFlight):
+    """GET /slow, written on a connection of the check's own: it is in flight once the worker has
+    read it."""
+
+    env = {"SLOW_SECONDS": str(SLOW)}
+    described = f"GET /slow (SLOW_SECONDS={SLOW:g})"
+    whole = "200 once /slow has finished"
+
+    async def send(self, server: LabServer) -> None:
+        self.connection = await Connection.open(server.port)
+        await self.connection.send("/slow")
+        if not await self.connection.until_read(server.port):
+            raise fail("GET /slow", "a request your app never read", "the worker to read it")
+
+    async def answered(self) -> str | None:
+        response = await self.connection.response()
         if response is None:
-            raise fail(
-                situation,
-                f"the connection closed with no answer, {answered:.2f} s after SIGTERM",
-                f"200 once /slow has finished: gunicorn gives requests in flight "
-                f"graceful_timeout seconds ({GRACEFUL}) before it kills their worker",
-            )
-        if response.status != 200:
-            raise fail(situation, f"status {response.status}", "200 once /slow has finished")
-        refused = await _refused(master.port)
-        status = await master.exit_status(within=GRACEFUL - answered + EXIT_WAIT)
-        exited = time.monotonic() - signalled
-    if not refused:
-        raise fail(
-            f"{situation}, then a new connection once /slow had answered",
-            "the connection accepted",
-            "it refused: a server shutting down stops listening first",
-        )
-    shutdowns = [
-        line for line in master.output.lines
-        if SHUTDOWN_LINE.search(line) and UVICORN_SHUTDOWN not in line
-    ]  # fmt: skip
-    if len(shutdowns) < WORKERS:
-        raise fail(
-            situation,
-            f"{len(shutdowns)} line(s) of your app's own containing 'shutdown complete'; the "
-            f"last lines printed:\n  {output_tail(master)}",
-            f"one from each worker's lifespan, after its `yield` ({WORKERS} workers; uvicorn's "
-            f"'{UVICORN_SHUTDOWN}' does not count)",
-        )
-    if status is None or exited > GRACEFUL:
-        raise fail(
-            situation,
-            "the master still running" if status is None else f"the master gone at {exited:.1f} s",
-            f"the master to exit within GRACEFUL_SECONDS ({GRACEFUL} s)",
-        )
-    if status != 0:
-        raise fail(situation, f"the master exited with status {status}", "exit status 0")
+            return "the connection closed with no answer"
+        return None if response.status == 200 else f"status {response.status}"
+
+    async def close(self) -> None:
+        await self.connection.close()
 
 
-async def _refused(port: int) -> bool:
-    """Whether a new connection to `port` is refused."""
-    try:
-        _, writer = await asyncio.open_connection(HOST, port)
-    except OSError:
-        return True
-    writer.close()
-    return False
+async def test_sigterm_drains(lab: LabContext):
+    await deployment.sigterm_drains(lab, SlowRequest())
 
 
 # --- Task 3: liveness and readiness ---
@@ -513,7 +403,7 @@ async def test_dockerfile_cmd_and_healthcheck(lab: LabContext):
             'the exec form, a JSON list: CMD ["gunicorn", "app.main:app", "-c", '
             '"gunicorn.conf.py"]',
         )
-    if not _runs_gunicorn(words):
+    if not deployment.runs_gunicorn(words):
         raise observed(
             "Read the Dockerfile's CMD",
             _shown(cmd),
@@ -530,27 +420,6 @@ async def test_dockerfile_cmd_and_healthcheck(lab: LabContext):
 
 def _healthcheck_off(step: dict) -> bool:
     return step["value"].strip().upper() == "NONE"
-
-
-def _runs_gunicorn(words: list[str]) -> bool:
-    """`gunicorn app.main:app -c gunicorn.conf.py`, in any order, or through `python -m`."""
-    if words[:1] and os.path.basename(words[0]) == "gunicorn":
-        rest = words[1:]
-    elif (
-        len(words) >= 3
-        and os.path.basename(words[0]).startswith("python")
-        and words[1:3]
-        == [
-            "-m",
-            "gunicorn",
-        ]
-    ):
-        rest = words[3:]
-    else:
-        return False
-    joined = " ".join(rest)
-    config = re.search(r"(^|\s)(-c\s*|--config[=\s])gunicorn\.conf\.py(\s|$)", joined)
-    return "app.main:app" in rest and config is not None
 
 
 async def test_image_keeps_secrets_out(lab: LabContext):
@@ -599,19 +468,4 @@ def _ignored(name: str, patterns: list[str]) -> bool:
 
 
 async def test_procfile_runs_gunicorn(lab: LabContext):
-    path = lab.source / "Procfile"
-    lines = path.read_text().splitlines() if path.exists() else []
-    web = next((line for line in lines if line.startswith("web:")), None)
-    if web is None:
-        raise observed("Read Procfile", "no web: line", "web: gunicorn ..., the web process")
-    try:
-        words = shlex.split(web.removeprefix("web:"))
-    except ValueError:
-        words = []
-    if not _runs_gunicorn(words):
-        raise observed(
-            "Read Procfile",
-            web,
-            "web: gunicorn app.main:app -c gunicorn.conf.py (in any order): the same server "
-            "and settings as the image",
-        )
+    await deployment.procfile_runs_gunicorn(lab)

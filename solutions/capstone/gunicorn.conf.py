@@ -3,13 +3,15 @@ it (Lab 10).
 
 Run: gunicorn app.main:app -c gunicorn.conf.py
 
-Each worker is a process of its own, with its own model client, rate limiter, conversations and
-token totals: a key's limit is RATE_LIMIT_PER_MINUTE per worker, and a chat session's next message
-may reach a worker that never saw its turns. Run one worker per container and scale containers,
-or move those into a shared store (Redis, a database) before raising WEB_CONCURRENCY.
+One worker unless the platform says otherwise. Each worker is a process of its own, with its own
+model client, rate limiter, conversations and token totals: with two, a key's limit would be
+RATE_LIMIT_PER_MINUTE per worker, and a chat session's next message could reach a worker that
+never saw its turns. And each would open the same embedded Chroma store, which one process should
+own: two workers opening a new one at once can fail to start (seen in this course's tests). Scale
+by running more containers, each with one worker, or move that state into shared stores (Redis, a
+Chroma server) before raising WEB_CONCURRENCY.
 """
 
-import multiprocessing
 import os
 
 worker_class = "uvicorn_worker.UvicornWorker"
@@ -17,8 +19,8 @@ worker_class = "uvicorn_worker.UvicornWorker"
 # A container must listen on all its interfaces; the grader and a laptop set HOST=127.0.0.1.
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 
-# The platform knows the machine: it sets WEB_CONCURRENCY. Unset, the classic rule of thumb.
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+# Not the rule of thumb (2 × cores + 1): this process holds state (see above).
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 
 # Not a request timeout: how long a worker's event loop may be stuck before the master calls the
 # worker dead and replaces it. Streams that await the model for a minute leave the loop free.
