@@ -16,7 +16,7 @@ import httpx
 
 from grader.apptrace import learner_frames, tracebacks
 from grader.failures import AppDidNotStart, CheckFailure
-from grader.reproduce import requests_by_hand
+from grader.reproduce import carries, requests_by_hand
 from grader.server import LabServer
 
 NEVER_AWAITED = re.compile(
@@ -132,9 +132,14 @@ def explain(failure: CheckFailure, servers: list[LabServer]) -> None:
     answered = failure.responses[:1]
     if answered and (server := server_of(answered[0], servers)):
         requests = [response.request for response in failure.responses]
+        keyed = any(carries(request, server.headers) for request in requests)
         failure.details += [
             "To see it yourself, start your app as the grader did, then send the same "
             + ("requests:" if len(requests) > 1 else "request:"),
             *(f"  {line}" for line in server.launch.command()),
-            *(f"  {line}" for line in requests_by_hand(requests, failure.concurrent)),
+            *(f"  {line}" for line in (server.headers_by_hand if keyed else ())),
+            *(
+                f"  {line}"
+                for line in requests_by_hand(requests, failure.concurrent, server.headers)
+            ),
         ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,27 +82,44 @@ class Launch:
         return [*lines, " ".join(words)]
 
 
-def curl(request: httpx.Request) -> str:
-    """The `curl` line that sends `request` to the learner's own server."""
+def variable(header: str) -> str:
+    """The shell variable that holds a credential header's value by hand: X-API-Key, X_API_KEY."""
+    return re.sub(r"\W", "_", header).upper()
+
+
+def curl(request: httpx.Request, credentials: Mapping[str, str] | None = None) -> str:
+    """The `curl` line that sends `request` to the learner's own server; the `credentials` it
+    carries (header: value) sent from their shell variables."""
     words = ["curl", "-i"]
     if request.method != "GET" or request.content:
         words += ["-X", request.method]
     for name, value in _sent_headers(request).items():
-        words += ["-H", shlex.quote(f"{name}: {value}")]
+        if _credential(name, value, credentials):
+            words += ["-H", f'"{name}: ${variable(name)}"']
+        else:
+            words += ["-H", shlex.quote(f"{name}: {value}")]
     if request.content:
         words += ["--data-binary", shlex.quote(request.content.decode(errors="replace"))]
     words.append(shlex.quote(str(_on_learners_port(request.url))))
     return " ".join(words)
 
 
-def burst_script(request: httpx.Request, count: int) -> list[str]:
-    """A few lines of Python that send `count` copies of `request` at once and time them."""
-    headers = _sent_headers(request)
+def burst_script(
+    request: httpx.Request, count: int, credentials: Mapping[str, str] | None = None
+) -> list[str]:
+    """A few lines of Python that send `count` copies of `request` at once and time them; the
+    `credentials` it carries read from the environment."""
+    headers = [
+        f'{json.dumps(name)}: os.environ["{variable(name)}"]'
+        if _credential(name, value, credentials)
+        else f"{json.dumps(name)}: {json.dumps(value)}"
+        for name, value in _sent_headers(request).items()
+    ]
     url = json.dumps(str(_on_learners_port(request.url)))
-    options = f", headers={json.dumps(headers)}" if headers else ""
+    options = f", headers={{{', '.join(headers)}}}" if headers else ""
     return [
         "python - <<'EOF'",
-        "import asyncio, time, httpx",
+        "import asyncio, os, time, httpx",
         "async def main():",
         "    async with httpx.AsyncClient(timeout=None) as client:",
         f"        send = lambda: client.request({json.dumps(request.method)}, {url}{options})",
@@ -113,12 +131,18 @@ def burst_script(request: httpx.Request, count: int) -> list[str]:
     ]
 
 
-def requests_by_hand(requests: Sequence[httpx.Request], concurrent: bool) -> list[str]:
-    """The lines that send `requests` again: a burst script, or curl lines, repeats folded."""
+def requests_by_hand(
+    requests: Sequence[httpx.Request],
+    concurrent: bool,
+    credentials: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The lines that send `requests` again: a burst script, or curl lines, repeats folded. The
+    `credentials` (header: value) a server's clients sent are sent from shell variables: their
+    values were issued by a server the grader has stopped."""
     if concurrent:
-        return burst_script(requests[0], len(requests))
+        return burst_script(requests[0], len(requests), credentials)
     lines = []
-    for line, group in itertools.groupby(curl(request) for request in requests):
+    for line, group in itertools.groupby(curl(request, credentials) for request in requests):
         count = len(list(group))
         lines.append(f"for i in $(seq {count}); do {line}; done" if count > 1 else line)
     return lines[-REPEATS_SHOWN:]
@@ -131,6 +155,20 @@ def _sent_headers(request: httpx.Request) -> dict[str, str]:
         for name, value in request.headers.raw
         if name.decode().lower() not in HTTPX_DEFAULTS
     }
+
+
+def carries(request: httpx.Request, credentials: Mapping[str, str]) -> bool:
+    """Whether `request` sends one of the `credentials` (header: value)."""
+    return any(
+        _credential(name, value, credentials) for name, value in _sent_headers(request).items()
+    )
+
+
+def _credential(name: str, value: str, credentials: Mapping[str, str] | None) -> bool:
+    return any(
+        name.lower() == header.lower() and value == issued
+        for header, issued in (credentials or {}).items()
+    )
 
 
 def _on_learners_port(url: httpx.URL) -> httpx.URL:

@@ -11,7 +11,15 @@ import asyncio
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +77,10 @@ class Service:
     """Settings every server gets, under the check's own, given a fresh folder for its files."""
     credentials: Callable[[LabServer], Awaitable[Mapping[str, str]]] | None = None
     """Headers every client of a server started this way sends (`LabServer.headers`)."""
+    by_hand: Sequence[str] = ()
+    """Shell lines that get those credentials from the learner's own server, as `credentials`
+    got them, each header's value into the variable `grader.reproduce.variable` names: a failure's
+    "to see it yourself" starts with them, and its requests send the variables."""
 
 
 @dataclass
@@ -139,6 +151,7 @@ class LabContext:
             ) as server:
                 if self.service and self.service.credentials:
                     server.headers.update(await self.service.credentials(server))
+                    server.headers_by_hand = self.service.by_hand
                 yield server
 
     @asynccontextmanager

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -132,6 +132,8 @@ class LabServer:
         self.in_flight: Counter[str] = Counter()
         self.headers: dict[str, str] = {}
         """Headers every client of this server sends: the credentials a `Service` got for it."""
+        self.headers_by_hand: Sequence[str] = ()
+        """The shell lines that get those credentials by hand (`Service.by_hand`)."""
 
     @property
     def port(self) -> int | None:

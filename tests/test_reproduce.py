@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from grader.manifest import load_course
-from grader.reproduce import Launch, curl, requests_by_hand
+from grader.reproduce import Launch, carries, curl, requests_by_hand
 
 LAUNCH = Launch("app.main:app", Path("/course/labs/lab1"), "labs/lab1")
 
@@ -51,6 +51,22 @@ def test_repeated_requests_fold_into_a_loop_and_a_burst_into_python():
     script = "\n".join(requests_by_hand([request] * 3, concurrent=True))
     assert "asyncio.gather(*(send() for _ in range(3)))" in script
     assert 'client.request("GET", "http://127.0.0.1:8001/items")' in script
+
+
+def test_a_key_the_grader_was_issued_is_sent_from_a_shell_variable():
+    """The grader's server, and the key it issued, are gone: the learner issues their own (the
+    check's `Service.by_hand` lines say how) and the requests send it from the variable."""
+    issued = {"X-API-Key": "helpdesk_issued"}
+    keyed = httpx.Request("GET", "http://127.0.0.1:41234/rag", headers=issued)
+    other = httpx.Request("GET", "http://127.0.0.1:41234/rag", headers={"X-API-Key": "made-up"})
+    assert requests_by_hand([keyed, other], False, issued) == [
+        'curl -i -H "X-API-Key: $X_API_KEY" http://127.0.0.1:8001/rag',
+        "curl -i -H 'X-API-Key: made-up' http://127.0.0.1:8001/rag",
+    ]
+    assert carries(keyed, issued) and not carries(other, issued)
+    script = "\n".join(requests_by_hand([keyed] * 2, True, issued))
+    assert 'headers={"X-API-Key": os.environ["X_API_KEY"]}' in script
+    assert "helpdesk_issued" not in script
 
 
 def test_read_links_work_with_or_without_a_served_site():

@@ -22,6 +22,7 @@ from grader.checks.api_keys import KeyedApi, Route
 from grader.expect import answer
 from grader.fakes.anthropic import Call, FakeAnthropic, fake_anthropic
 from grader.helpdesk import DOCUMENTS, QUESTIONS
+from grader.reproduce import PORT, variable
 from grader.server import LabServer
 from grader.sse import Event
 
@@ -60,9 +61,13 @@ def settings(folder: Path) -> Mapping[str, str]:
     }
 
 
+GRADERS_KEY = {"owner": "grader", "scopes": list(SCOPES)}
+"""What the grader asks the admin API for: the key every reused check sends."""
+
+
 async def credentials(server: LabServer) -> Mapping[str, str]:
     """A key with every scope, from the admin API: what the reused checks send."""
-    body = {"owner": "grader", "scopes": list(SCOPES)}
+    body = GRADERS_KEY
     async with server.client(credentials=False) as client:
         response = await client.post("/admin/api-keys", json=body, headers=API.admin)
     created = response.json() if response.status_code == 201 else None
@@ -77,7 +82,14 @@ async def credentials(server: LabServer) -> Mapping[str, str]:
     return {"X-API-Key": created["api_key"]}
 
 
-CAPSTONE = Service(settings, credentials)
+ISSUE_BY_HAND = (
+    f"export {variable('X-API-Key')}=$(curl -s -X POST -H 'X-API-Key: {ADMIN_KEY}' "
+    f"-H 'Content-Type: application/json' --data-binary '{json.dumps(GRADERS_KEY)}' "
+    f"http://127.0.0.1:{PORT}/admin/api-keys "
+    """| python3 -c 'import json, sys; print(json.load(sys.stdin)["api_key"])')"""
+)
+"""The same key, issued by hand by the learner's own server."""
+CAPSTONE = Service(settings, credentials, by_hand=[ISSUE_BY_HAND])
 """How the modules' checks start and reach the project."""
 
 
