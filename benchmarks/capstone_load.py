@@ -31,6 +31,7 @@ from uvicorn_server import free_port
 
 from grader.fakes.anthropic import FakeAnthropic, fake_anthropic
 from grader.helpdesk import DOCUMENTS
+from grader.procfs import children
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "capstone"
@@ -122,8 +123,7 @@ def ready_with_documents(url: str) -> list[str]:
 
 def worker_of(master: int) -> int:
     """The master's one worker."""
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return int(children[0])
+    return min(children(master))
 
 
 def rss_mb(pid: int) -> float:
