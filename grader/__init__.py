@@ -6,7 +6,7 @@ Checks import what they need from here; see labs/lab3/test_lab3.py for an exampl
 from grader.concurrency import Burst, burst
 from grader.expect import expect_error, expect_json_field, expect_status, fail
 from grader.failures import AppDidNotStart, CheckFailure
-from grader.runner import LabContext, Service
+from grader.runner import LabContext, Service, alone
 from grader.scale import patience, scaled
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "CheckFailure",
     "LabContext",
     "Service",
+    "alone",
     "burst",
     "expect_error",
     "expect_json_field",

@@ -12,6 +12,8 @@ THREAD = re.compile(r"^(Current thread|Thread) 0x[0-9a-f]+")
 # A traceback starts a line, or follows a log level (uvicorn's `ERROR:    Traceback ...`); one
 # quoted inside a line, as a JSON log line carries it, is the app's record of it, not a traceback.
 TRACEBACK = re.compile(r"^(?:[A-Z]+:\s+)?Traceback \(most recent call last\):")
+LOG_LINE = ("INFO:", "ERROR:", "WARNING:", "Traceback", "{")
+"""How a line that is not part of an exception's message begins."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,10 @@ def tracebacks(lines: list[str]) -> list[tuple[list[str], list[str]]]:
             (i for i, text in enumerate(block) if text and not text[0].isspace()), len(block)
         )
         exception = block[end : end + 1]
-        # pydantic and others continue the exception's message on the lines below it.
+        # pydantic and others continue the exception's message on the lines below it; a log
+        # line (uvicorn's, or a JSON one) is the next thing the app printed.
         for line in block[end + 1 : end + 8]:
-            if not line.strip() or line.startswith(("INFO:", "ERROR:", "WARNING:", "Traceback")):
+            if not line.strip() or line.startswith(LOG_LINE):
                 break
             exception.append(line)
         blocks.append((block[:end], exception))

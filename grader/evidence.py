@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -66,15 +67,21 @@ def raised_for(response: httpx.Response, server: LabServer) -> Evidence:
     """The traceback the app printed after `response`'s request arrived (or logged, in a JSON
     line), its learner frames first; or, if it printed none, what it printed meanwhile."""
     printed = server.output.lines[server.output_mark(response.request) :]
+    return raised_in(printed, server.source, server.shown_as)
+
+
+def raised_in(printed: list[str], source: Path, shown_as: str) -> Evidence:
+    """The first traceback in `printed` that passes through the learner's files (else the first
+    one), as those files' lines and the exception; or, if there is none, the last lines printed."""
     blocks = tracebacks(written_out(printed))
-    ours = [block for block in blocks if learner_frames(block[0], server.shown_as)]
+    ours = [block for block in blocks if learner_frames(block[0], shown_as)]
     if not (ours or blocks):
         own = [line for line in printed if not UVICORN_ACCESS.match(line)][-OUTPUT_SHOWN:]
         said = ["Your app printed no traceback for it" + (", only:" if own else ".")]
         return Evidence(said + [f"  {line}" for line in own])
     frame_lines, exception = (ours or blocks)[0]
-    frames = learner_frames(frame_lines, server.shown_as)
-    shown = [f"  {frame.describe(server.source, server.shown_as)}" for frame in frames]
+    frames = learner_frames(frame_lines, shown_as)
+    shown = [f"  {frame.describe(source, shown_as)}" for frame in frames]
     if not frames:
         shown.append("  (raised outside your files: in FastAPI, Starlette or a library)")
     shown += [f"  {line}" for line in exception]

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from IPython.display import Code, display
+from IPython.display import SVG, Code, display
 
 from grader.manifest import ROOT, Lab, load_course, shown_as
-from grader.report import results_file
+from grader.report import attachment_path, results_file
 from grader.server import LabServer, serve, start_worker
 
 _here: Path | None = None
@@ -107,7 +107,13 @@ def check(lab_id: str) -> dict[str, Any]:
         summary = output.find(f" {graded.lab.heading} ")
         print(output[output.rfind("\n", 0, summary) + 1 :] if summary >= 0 else output)
         graded_fully = completed.returncode in (0, 1) and results.exists()
-        return json.loads(results.read_text()) if graded_fully else {"tests": [], "points": 0}
+        if not graded_fully:
+            return {"tests": [], "points": 0}
+        loaded = json.loads(results.read_text())
+        for name in loaded.get("attachments", []):
+            if name.endswith(".svg"):  # a chart: shown here, as the summary names its file
+                display(SVG(attachment_path(results, name).read_text()))
+        return loaded
 
 
 def passed(results: dict[str, Any], check: str) -> None:

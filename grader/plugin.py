@@ -64,7 +64,12 @@ class LabRun:
         contexts = [item.stash[CONTEXT] for item in self.items]
         timings = {label: s for context in contexts for label, s in context.timings.items()}
         notes = list(dict.fromkeys(note for context in contexts for note in context.notes))
-        return LabReport(self.lab, self.shown_as, time_scale(), self.results, timings, notes)
+        attached = {
+            name: text for context in contexts for name, text in context.attachments.items()
+        }
+        return LabReport(
+            self.lab, self.shown_as, time_scale(), self.results, timings, notes, attached
+        )
 
 
 RUNS = pytest.StashKey[dict[str, LabRun]]()
@@ -202,3 +207,5 @@ def pytest_terminal_summary(
         elif report.complete or config.getoption("results"):  # a selection, where asked
             report.write(run.results_file)
             terminalreporter.write_line(f"Results: {run.results_file}")
+            for path in report.attachment_paths(run.results_file).values():
+                terminalreporter.write_line(f"Beside them: {path}")

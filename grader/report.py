@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -18,6 +18,12 @@ from grader.manifest import ROOT, Check, Course, Lab
 Status = Literal["pass", "fail", "error"]
 MARKS = {"pass": "✓", "fail": "✗", "error": "!"}
 NOT_STARTED = "Your app did not start: fix that error first, and every check will run."
+
+
+def attachment_path(results: Path, name: str) -> Path:
+    """Where the attachment `name` of the results file `results` is: `.grades/capstone.json`'s
+    `load.svg` is `.grades/capstone-load.svg`."""
+    return results.with_name(f"{results.stem}-{name}")
 
 
 def results_file(lab: Lab, graded: Literal["workspace", "solution", "submission"]) -> Path:
@@ -59,6 +65,8 @@ class LabReport:
     results: list[CheckResult]
     timings: dict[str, float]
     notes: list[str]
+    attachments: dict[str, str] = field(default_factory=dict)
+    """Files for the learner, by name, written beside the results file (`LabContext.attach`)."""
 
     @property
     def points(self) -> int:
@@ -101,12 +109,20 @@ class LabReport:
             "time_scale": self.time_scale,
             "timings": {label: round(seconds, 3) for label, seconds in self.timings.items()},
             "notes": self.notes,
+            "attachments": sorted(self.attachments),
             "graded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
     def write(self, path: Path) -> None:
+        """The results file at `path`, and the attachments beside it."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+        for name, attached in self.attachment_paths(path).items():
+            attached.write_text(self.attachments[name], encoding="utf-8")
+
+    def attachment_paths(self, results: Path) -> dict[str, Path]:
+        """Where each attachment goes, beside the results file `results`."""
+        return {name: attachment_path(results, name) for name in self.attachments}
 
     def summary(self, course: Course) -> list[tuple[str, dict[str, bool]]]:
         """The summary's lines, each with its terminal markup."""

@@ -96,15 +96,17 @@ class LabContext:
     """Shared by the checks that run together."""
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    attachments: dict[str, str] = field(default_factory=dict)
     servers: list[LabServer] = field(default_factory=list)
     """The servers running now (a timed-out check is asked where they are busy)."""
     started: list[LabServer] = field(default_factory=list)
     """Every server this check started, stopped ones included: what they printed explains a
     failure."""
     started_seconds: float = 0.0
-    """Time spent starting servers, those that failed to start included."""
+    """The grader's own time so far (`graders_own_time`): starting servers, those that failed to
+    start included."""
     starting_since: float | None = None
-    """When the start-up under way began, waiting for a start-up slot included."""
+    """When the grader's own time under way began (a start-up: waiting for its slot included)."""
     service: Service | None = None
     """Set by a check reused from another lab (`serving`): how its servers are started."""
 
@@ -119,7 +121,7 @@ class LabContext:
         return scaled(self.lab.check_timeout)
 
     def startup_seconds(self) -> float:
-        """Time spent starting servers so far, the start-up under way included."""
+        """The grader's own time so far, the stretch under way included."""
         ongoing = time.perf_counter() - self.starting_since if self.starting_since else 0.0
         return self.started_seconds + ongoing
 
@@ -171,12 +173,8 @@ class LabContext:
 
     @asynccontextmanager
     async def _running(self, start: Starter, **options: Any) -> AsyncIterator[LabServer]:
-        began = self.starting_since = time.perf_counter()
-        try:
+        with self.graders_own_time():  # a start-up that failed took start-up time too
             server = await self.startups.start(self.source, start, **options)
-        finally:  # a start-up that failed took start-up time too, not the check's
-            self.starting_since = None
-            self.started_seconds += time.perf_counter() - began
         self.servers.append(server)
         self.started.append(server)
         try:
@@ -191,22 +189,26 @@ class LabContext:
         """Run `command` once on a copy of the app under test, as its servers run (with the
         service's settings, if the check has a `Service`): its exit status (None: stopped after a
         start-up's time limit) and what it printed. Counted as start-up time, not the check's."""
+        with self.graders_own_time(), ExitStack() as stack:
+            if self.service:
+                env = {**self.service.settings(stack.enter_context(self.folder())), **(env or {})}
+            return await run_to_end(
+                self.source,
+                command,
+                app=self.lab.app,
+                shown_as=self.shown_as,
+                env=env,
+                preload=self.lab.preload,
+            )
+
+    @contextmanager
+    def graders_own_time(self) -> Iterator[None]:
+        """Time the block takes is not the app's: starting a server or a command (they have
+        limits of their own), or a tool of the grader's that runs for a set time (a load test).
+        The check's clock stops meanwhile."""
         began = self.starting_since = time.perf_counter()
         try:
-            with ExitStack() as stack:
-                if self.service:
-                    env = {
-                        **self.service.settings(stack.enter_context(self.folder())),
-                        **(env or {}),
-                    }
-                return await run_to_end(
-                    self.source,
-                    command,
-                    app=self.lab.app,
-                    shown_as=self.shown_as,
-                    env=env,
-                    preload=self.lab.preload,
-                )
+            yield
         finally:
             self.starting_since = None
             self.started_seconds += time.perf_counter() - began
@@ -227,6 +229,12 @@ class LabContext:
     def note(self, text: str) -> None:
         """A line for the lab summary, e.g. how a check had to fall back."""
         self.notes.append(text)
+
+    def attach(self, name: str, text: str) -> None:
+        """A file for the learner beside the results file, named after it (`load.svg` beside
+        `.grades/capstone.json`: `.grades/capstone-load.svg`): what is too large for the summary,
+        such as a chart."""
+        self.attachments[name] = text
 
 
 @dataclass(frozen=True)
@@ -258,10 +266,30 @@ async def run_check(function: CheckFunction, context: LabContext) -> Outcome:
     return Outcome(error, time.perf_counter() - start)
 
 
+def alone(function: CheckFunction) -> CheckFunction:
+    """Marks a check that measures the machine's time as the app's, such as a load test: it runs
+    once the others are over, one at a time with any other such check, so that their servers
+    starting and their requests take none of the app's CPU."""
+    function.runs_alone = True  # type: ignore[attr-defined]
+    return function
+
+
 async def run_checks(checks: list[tuple[CheckFunction, LabContext]]) -> list[Outcome]:
     """Run checks together. Their servers start in the checks' order (when they share `Startups`),
-    so a lab lists its longest check first, and its server is ready first."""
-    return await asyncio.gather(*(run_check(function, context) for function, context in checks))
+    so a lab lists its longest check first, and its server is ready first. Those marked `alone`
+    run afterwards, one after another, in their order."""
+    outcomes: dict[int, Outcome] = {}
+    together = [n for n, (function, _) in enumerate(checks) if not _runs_alone(function)]
+    ran = await asyncio.gather(*(run_check(*checks[n]) for n in together))
+    outcomes.update(zip(together, ran, strict=True))
+    for n, check in enumerate(checks):
+        if n not in outcomes:
+            outcomes[n] = await run_check(*check)
+    return [outcomes[n] for n in range(len(checks))]
+
+
+def _runs_alone(function: CheckFunction) -> bool:
+    return getattr(function, "runs_alone", False)
 
 
 async def _stop_hanging(task: asyncio.Task[None], context: LabContext) -> CheckTimedOut:

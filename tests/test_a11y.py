@@ -47,8 +47,15 @@ def built_pages(site: Site) -> list[str]:
     )
 
 
+ONLY_VIOLATIONS = {"resultTypes": ["violations"]}
+"""axe lists every element a rule passed unless told otherwise: thousands of text nodes on a
+lesson's page for the contrast rule. Asked for violations, it lists one node of the others, and
+takes about half the time (measured on four lessons: 10.5 s against 18.9 s); the violations it
+finds are the same."""
+
+
 async def violations(page: Page, axe: Axe) -> list[dict]:
-    return (await axe.run(page)).response["violations"]
+    return (await axe.run(page, options=ONLY_VIOLATIONS)).response["violations"]
 
 
 async def audit(site: Site, paths: list[str], preference: str) -> dict[str, list[dict]]:

@@ -65,6 +65,22 @@ async def test_a_stream_is_paced_and_sees_its_client_leave():
 
 
 @pytest.mark.asyncio
+async def test_latency_delays_each_answer_and_answers_at_once_are_counted():
+    with fake_anthropic() as api:
+        api.latency = 0.2
+        async with client(api) as sdk:
+            started = time.perf_counter()
+            ask = sdk.messages.create(model="m", max_tokens=50, messages=MESSAGES)
+            await asyncio.gather(
+                ask, sdk.messages.create(model="m", max_tokens=50, messages=MESSAGES)
+            )
+            both = time.perf_counter() - started
+            await sdk.messages.create(model="m", max_tokens=50, messages=MESSAGES)
+    assert 0.2 <= both < 0.4  # thought about at the same time, not one after the other
+    assert api.most_at_once == 2 and api.at_once == 0
+
+
+@pytest.mark.asyncio
 async def test_a_held_stream_waits_for_release():
     with fake_anthropic() as api:
         api.hold_streams()

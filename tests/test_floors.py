@@ -8,10 +8,11 @@ Two checks, one cheap and one thorough:
   example names one, its package's floor must be at least that release.
 - `test_examples_pass_on_the_floor_versions`: the examples' own tests, run in a second virtual
   environment holding exactly the floor of every direct dependency the examples import (the rest
-  resolved as pip would), as `uv pip install --resolution lowest-direct` does. This one catches
-  what the table does not know about. It needs the package index: without it, it skips, except
-  in CI, which must run it. The environment is kept in .venv-floors/ and rebuilt when a floor,
-  or the project's own environment, changes.
+  as uv resolves them), as `uv pip install --resolution lowest-direct` does. This one catches
+  what the table does not know about. It needs the package index (uv installs from its cache
+  what the project's own install fetched, and fetches the rest): without it, it skips, except in
+  CI, which must run it. The environment is kept in .venv-floors/ and rebuilt when a floor
+  changes.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ import os
 import re
 import subprocess
 import sys
-import sysconfig
 import tomllib
 import venv
-from importlib.metadata import distributions, packages_distributions
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -140,64 +140,38 @@ def floor_pins() -> list[str]:
     return pins
 
 
-def installed() -> list[str]:
-    """The project's own environment, as `name==version` lines."""
-    return sorted(f"{d.metadata['Name']}=={d.version}" for d in distributions() if d.metadata)
+EXCLUDED = ROOT / "excluded-packages.txt"
+"""What the project's environment leaves out (the Makefile's install): so does this one."""
+UV = Path(sys.executable).with_name("uv")
+"""uv, which the Makefile installs into the project's environment: it installs the floors from
+the cache the project's own install filled, in seconds where pip took minutes."""
 
 
 def floors_environment(pins: list[str]) -> Path:
-    """A virtual environment with exactly `pins`, built once and reused until they change.
-
-    It sees the project's own environment behind its own packages (a .pth line), so pip installs
-    only the floors and what they need that the project's environment does not already satisfy:
-    the rest is resolved as pip resolves it in an environment that has packages already. Without
-    that, a clean clone installed chromadb's hundred dependencies a second time (minutes)."""
+    """A virtual environment with exactly `pins` and what they need, as uv resolves it, built
+    once and reused until the pins or the exclusions change. The examples import the course's
+    own packages (`grader`, `minilm`) from the repository's root, where their tests run."""
     python = FLOORS_VENV / "bin" / "python"
     stamp = FLOORS_VENV / "pins.txt"
-    wanted = "\n".join([*pins, embedding_model(), "", *installed()]) + "\n"
+    wanted = "\n".join([*pins, embedding_model(), "", EXCLUDED.read_text()])
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
-    venv.EnvBuilder(clear=True, with_pip=True).create(FLOORS_VENV)
-    (site_packages(python) / "behind-the-floors.pth").write_text(
-        f"{sysconfig.get_path('purelib')}\n"
-    )
-    install = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-compile",
-            *pins,
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if install.returncode == 0:
+    venv.EnvBuilder(clear=True).create(FLOORS_VENV)
+    uv_install = [str(UV), "pip", "install", "--quiet", "--python", str(python)]
+    for packages in (["--excludes", str(EXCLUDED), *pins], ["--no-deps", embedding_model()]):
         install = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--no-compile", "--no-deps", embedding_model()],
+            [*uv_install, *packages],
             capture_output=True,
             text=True,
             timeout=600,
-        )  # fmt: skip
-    if install.returncode != 0:
-        message = f"could not install the floors {pins}:\n{install.stdout}{install.stderr}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)  # no package index here: CI runs it
+        )
+        if install.returncode != 0:
+            message = f"could not install {packages}:\n{install.stdout}{install.stderr}"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)  # no package index here: CI runs it
     stamp.write_text(wanted)
     return python
-
-
-def site_packages(python: Path) -> Path:
-    """The site-packages folder of the environment `python` belongs to."""
-    code = "import sysconfig; print(sysconfig.get_path('purelib'))"
-    return Path(subprocess.run([str(python), "-c", code], capture_output=True, text=True,
-                               check=True).stdout.strip())  # fmt: skip
 
 
 def test_the_floor_run_pins_what_the_examples_import() -> None:
@@ -225,9 +199,7 @@ def test_examples_pass_on_the_floor_versions() -> None:
         timeout=600,
     )
     versions = subprocess.run(
-        [str(python), "-m", "pip", "list", "--format=freeze", "--disable-pip-version-check"],
-        capture_output=True,
-        text=True,
+        [str(UV), "pip", "freeze", "--python", str(python)], capture_output=True, text=True
     ).stdout
     assert run.returncode == 0, (
         f"The examples fail on the floor versions in {FLOORS_VENV}:\n{versions}\n"

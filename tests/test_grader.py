@@ -6,6 +6,7 @@ copy would be.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from grader import LabContext, alone
 from grader.apptrace import busy_frames, crash_location, library_frames
 from grader.manifest import ROOT, load_course
 from grader.procfs import children, command_line, running
+from grader.runner import Startups, run_checks
 from tests.labcases import Edit
 
 LAB = load_course().lab("lab3")
@@ -234,6 +237,34 @@ def test_a_selection_writes_the_checks_it_ran_to_the_results_file_named(grade):
     grading = grade(LAB, "--solution", "-k", first)
     assert grading.statuses == {first: "pass"}, grading.output
     assert "Only some checks ran" in grading.output
+
+
+@pytest.mark.asyncio
+async def test_checks_marked_alone_run_after_the_others_one_at_a_time():
+    """A load test must not share the machine with the lab's other checks, nor with another."""
+    events: list[str] = []
+
+    def check(name: str, seconds: float):
+        async def run(lab: LabContext) -> None:
+            events.append(f"{name} starts")
+            await asyncio.sleep(seconds)
+            events.append(f"{name} ends")
+
+        return run
+
+    checks = [
+        alone(check("load 1", 0.05)),
+        check("quick", 0.01),
+        alone(check("load 2", 0.01)),
+        check("slow", 0.1),
+    ]
+    context = LabContext(LAB, LAB.checks[0], LAB.solution, "solution", Startups())
+    outcomes = await run_checks([(function, context) for function in checks])
+    assert [outcome.error for outcome in outcomes] == [None] * 4
+    assert events == [
+        "quick starts", "slow starts", "quick ends", "slow ends",
+        "load 1 starts", "load 1 ends", "load 2 starts", "load 2 ends",
+    ]  # fmt: skip
 
 
 def test_crash_location_reads_the_last_traceback():

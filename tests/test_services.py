@@ -3,6 +3,7 @@ nothing behind, whether its block ends, its port was taken, or the process that 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ import redis.asyncio
 from grader.procfs import running
 from grader.services import redis as redis_service
 from grader.services.celery_worker import celery_worker
+from grader.services.load import Plan, Seat, chart, latency_over_time, read_log
 from grader.services.redis import RedisServerMissing, redis_server, sync_redis_server
 
 GONE_LIMIT = 10.0
@@ -161,3 +163,27 @@ def test_a_celery_worker_dies_with_the_process_that_started_it(tmp_path: Path) -
     )
     assert len(pids) == 3
     assert gone(pids), f"redis-server and the worker {pids} outlived their parent"
+
+
+def test_a_load_run_is_read_from_its_users_log_answered_or_not(tmp_path: Path) -> None:
+    """locust's users log each request when sent and when answered; a request cut off when the
+    run ended has its first line only, and the line being written then may be cut short."""
+    plan = Plan("POST", "/ask", [{"q": 1}, {"q": 2}], [Seat({"X-API-Key": "k"})] * 2, seconds=5)
+    lines = [
+        {"number": 0, "seat": 0, "body": 0, "sent": 100.0},
+        {"number": 1, "seat": 1, "body": 1, "sent": 100.5},
+        {"number": 0, "took": 0.5, "status": 200, "body": '{"answer": "a"}'},
+        {"number": 2, "seat": 0, "body": 1, "sent": 101.0},
+        {"number": 1, "took": 3.0, "status": 429, "body": ""},
+    ]
+    log = tmp_path / "requests.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"number": 3, "se')
+    run = read_log(plan, log, tmp_path)
+    assert [(r.seat, r.body, r.at, r.took, r.status) for r in run.requests] == [
+        (0, 0, 0.0, 0.5, 200), (1, 1, 0.5, 3.0, 429), (0, 1, 1.0, None, None),
+    ]  # fmt: skip
+    assert run.seconds == 5 and run.unanswered_after(3.0) == [run.requests[2]]
+    assert run.unanswered_after(4.0) == []
+    assert latency_over_time(run) == [(0, 0.5, 0.5)]  # the 429 is not an answer's latency
+    svg = chart(run, bound=2.0, title="Under load")
+    assert svg.startswith("<svg") and "p95 bound 2 s" in svg and "<title>Under load</title>" in svg

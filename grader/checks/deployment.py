@@ -29,6 +29,10 @@ IN_FLIGHT = scaled(2.0)
 """Seconds the request in flight at SIGTERM takes to answer."""
 GRACEFUL = max(2, math.ceil(scaled(6.0)))
 """GRACEFUL_SECONDS, a whole number of seconds: three times IN_FLIGHT at least."""
+STOPS_LISTENING = GRACEFUL * 0.75
+"""Seconds after SIGTERM by which new connections must be refused: a worker that handles the
+signal stops listening at once; one whose handler was replaced listens until the master kills
+it, GRACEFUL seconds after the signal."""
 EXIT_WAIT = 5.0
 """Real seconds a stopped master may take to be gone, past what the rule allows, before the check
 says it never went."""
@@ -214,14 +218,16 @@ async def sigterm_drains(lab: LabContext, request: InFlight, workers: int = WORK
                 f"{request.whole}: gunicorn gives requests in flight graceful_timeout seconds "
                 f"({GRACEFUL}) before it kills their worker",
             )
-        refused = await _refused(master.port)
+        refused = await _refused_by(master.port, signalled + STOPS_LISTENING)
         status = await master.exit_status(within=GRACEFUL - answered + EXIT_WAIT)
         exited = time.monotonic() - signalled
     if not refused:
         raise fail(
-            f"{situation}, then a new connection once it had answered",
-            "the connection accepted",
-            "it refused: a server shutting down stops listening first",
+            f"{situation}, then new connections once it had answered, until "
+            f"{STOPS_LISTENING:g} s after the signal",
+            "each connection accepted",
+            "them refused: a server shutting down stops listening first, long before "
+            "graceful_timeout runs out",
         )
     shutdowns = [
         line for line in master.output.lines
@@ -245,11 +251,16 @@ async def sigterm_drains(lab: LabContext, request: InFlight, workers: int = WORK
         raise fail(situation, f"the master exited with status {status}", "exit status 0")
 
 
-async def _refused(port: int) -> bool:
-    """Whether a new connection to `port` is refused."""
-    try:
-        _, writer = await asyncio.open_connection(HOST, port)
-    except OSError:
-        return True
-    writer.close()
-    return False
+async def _refused_by(port: int, deadline: float) -> bool:
+    """Whether a new connection to `port` is refused before `deadline` (`time.monotonic()`):
+    tried at once, and again until then. A worker handles its SIGTERM when its event loop next
+    runs, which a busy machine delays: the request in flight may have its answer first."""
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(HOST, port)
+        except OSError:
+            return True
+        writer.close()
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.02)

@@ -15,6 +15,9 @@ It is deterministic, so a check can compute what a correct app must show:
   per word of the reply;
 - offered tools, it asks for the first of them `tool_turns` times in a conversation (its input:
   the first user message's text), then answers in text, as an agent's model does;
+- it takes `latency` seconds to begin a message's answer, as a model thinks before it writes,
+  and counts how many it was answering at once (`most_at_once`): an app that waits for each
+  answer before it takes the next request never has more than one;
 - it can be told to answer 529 (overloaded) for a model, 500, or nothing at all (`hang`), to
   hold a stream after its first word until the check `release`s it, and it can be stopped and
   started again on the same port.
@@ -135,6 +138,9 @@ class FakeAnthropic:
         """Words in each reply."""
         self.pace = 0.0
         """Seconds between a stream's text deltas."""
+        self.latency = 0.0
+        """Seconds before a message's answer begins: a whole answer's body, a stream's first
+        event."""
         self.reply_to: Callable[[Call, int], str] = default_reply
         self.tool_turns = 1
         """How many times in a row the model asks for a tool when offered tools, before it answers
@@ -142,6 +148,10 @@ class FakeAnthropic:
         self.calls: list[Call] = []
         self.connections = 0
         """TCP connections accepted so far: one client keeps reusing a few."""
+        self.at_once = 0
+        """Messages being answered now."""
+        self.most_at_once = 0
+        """The most messages it has answered at the same time."""
         self._failures: dict[str | None, tuple[int, int | None]] = {}
         self._hanging = False
         self._holding = False
@@ -291,6 +301,18 @@ class FakeAnthropic:
             return await _respond(writer, call, failure, _error(kind, "the fake says so"))
         if call.path == "/v1/messages/count_tokens":
             return await _respond(writer, call, 200, {"input_tokens": input_tokens(call.body)})
+        self.at_once += 1
+        self.most_at_once = max(self.most_at_once, self.at_once)
+        try:
+            await self._reply(call, reader, writer)
+        finally:
+            self.at_once -= 1
+
+    async def _reply(
+        self, call: Call, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if self.latency and not await self._wait(self.latency, reader):
+            return _finish(call, hung_up=True)
         call.tool_use = tool_use(call, self.tool_turns)
         reply = "" if call.tool_use else self.reply_to(call, self.words)
         if call.stream:
@@ -355,8 +377,14 @@ class FakeAnthropic:
     async def _wait_to_send(self, number: int, reader: asyncio.StreamReader) -> bool:
         """Wait for the next delta's time (and, when holding, for the check's release); False if
         the client goes away first."""
-        due = time.perf_counter() + self.pace
-        held = self._holding and number == 1
+        return await self._wait(self.pace, reader, held=self._holding and number == 1)
+
+    async def _wait(
+        self, seconds: float, reader: asyncio.StreamReader, *, held: bool = False
+    ) -> bool:
+        """Wait `seconds` (and, if `held`, for the check's release); False if the client goes
+        away first."""
+        due = time.perf_counter() + seconds
         while time.perf_counter() < due or (held and not self._released.is_set()):
             if _gone(reader):
                 return False

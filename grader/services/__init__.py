@@ -4,5 +4,6 @@
 Where a learner's app would meet the real thing in production, the course starts the real thing
 rather than a fake that behaves as we believe it does: `redis.py`, Debian's redis-server;
 `celery_worker.py`, a Celery worker; `gunicorn.py`, what Lab 10's checks need beside a gunicorn
-master serving the app under test.
+master serving the app under test; `load.py`, locust, a real load tool, with its users in
+`locust_users.py`.
 """

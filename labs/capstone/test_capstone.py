@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from grader import LabContext, Service, expect_error, fail
-from grader.checks import access_log, api_keys, assistant, deployment
+from grader import LabContext, Service, alone, expect_error, fail
+from grader.checks import access_log, api_keys, assistant, deployment, load
 from grader.checks.api_keys import KeyedApi, Route
 from grader.expect import answer
 from grader.fakes.anthropic import Call, FakeAnthropic, fake_anthropic
@@ -330,3 +330,26 @@ class StreamedChat(deployment.InFlight):
 async def test_sigterm_finishes_the_stream(lab: LabContext):
     with fake_anthropic() as api:
         await deployment.sigterm_drains(lab.serving(CAPSTONE), StreamedChat(api), workers=1)
+
+
+# --- Task 8: under load (run alone, after the others: see grader/checks/load.py) ---
+
+
+@alone
+async def test_load_answers_every_request(lab: LabContext):
+    await load.answers_every_request(lab.serving(CAPSTONE), API)
+
+
+@alone
+async def test_load_p95_follows_the_model(lab: LabContext):
+    await load.p95_follows_the_model(lab.serving(CAPSTONE), API)
+
+
+@alone
+async def test_load_limit_holds_per_key(lab: LabContext):
+    await load.limit_holds_under_load(lab.serving(CAPSTONE), API)
+
+
+@alone
+async def test_load_survives_the_model_going_away(lab: LabContext):
+    await load.survives_the_model_going_away(lab.serving(CAPSTONE), API)
