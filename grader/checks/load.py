@@ -1,16 +1,16 @@
 """Checks of a service under load: the capstone's last stage, with locust (grader/services/load.py).
 
-One load run serves every check here. The project runs under gunicorn from its own
+Two runs serve every check here. The project runs under gunicorn from its own
 gunicorn.conf.py (one worker), on the grader's fake model, which takes LATENCY seconds to begin
 each answer, with the help desk's notes stored. For SECONDS seconds, users send `POST /rag/ask`,
 each question in turn: STEADY of them with a key of their own, each thinking THINK seconds between
 an answer and its next question, which never come near their limit, and GREEDY sharing one key,
 back to back, which reaches it (RATE_LIMIT_PER_MINUTE = LIMIT) and then wait as their 429's
-Retry-After says. Each check judges one side of that run. Then the outage: STEADY users with new
-keys ask for 3 × PHASE seconds, and the grader stops the fake model after PHASE, asks for
-readiness and chats meanwhile, and starts it again after 2 × PHASE.
+Retry-After says. Three checks judge a side each of that run. Then the outage run, the fourth
+check's: STEADY users with new keys ask for 3 × PHASE seconds, and the grader stops the fake model
+after PHASE, asks for readiness and chats meanwhile, and starts it again after 2 × PHASE.
 
-The run happens on the first check's turn, and every check here runs alone (`grader.alone`), after
+The runs happen on the first check's turn, and every check here runs alone (`grader.alone`), after
 the project's other checks: what it measures is the app's time, not theirs. LATENCY is not scaled:
 it is what keeps the app's own CPU time (about 20 ms a question here, several times that on a busy
 machine) small beside the model's, at every time scale; SECONDS is.
@@ -59,8 +59,8 @@ LATENCY seconds."""
 P95_BOUND = 4 * LATENCY
 """The slowest a 95th-percentile answer may be. A worker that serves others while one question
 waits for the model answers in about LATENCY, plus its queue for the CPU; one that waits for each
-answer before it takes the next request makes USERS requests queue behind one another (about
-USERS × LATENCY)."""
+answer before it takes the next request makes the users' requests queue behind one another
+(about STEADY + GREEDY times LATENCY)."""
 PHASE = max(2.0, scaled(4.0))
 """Seconds of each part of the outage run: the model up, stopped, up again."""
 OUTAGE_KEYS = 3
@@ -206,8 +206,15 @@ async def _model_down(app: LabServer, model: FakeAnthropic, outage: Outage) -> N
     outage.stopped = time.monotonic()
     async with app.client() as client:
         outage.ready_down = await assistant.answer_within(client.get("/admin/ready"), RECOVERY)
+        chatted = "POST /chat/message, the model API stopped"
         try:
-            await assistant.expect_error_event(client, "POST /chat/message, the model API stopped")
+            await asyncio.wait_for(assistant.expect_error_event(client, chatted), RECOVERY)
+        except TimeoutError:
+            outage.chat_failure = observed(
+                f"Sent {chatted}",
+                f"no end to the stream in {RECOVERY:g} s",
+                "a stream ending at once with `event: error`: the model API refused the connection",
+            )
         except CheckFailure as failure:
             outage.chat_failure = failure
         await asyncio.sleep(max(0.0, began + 2 * PHASE - time.monotonic()))
