@@ -233,8 +233,10 @@ def celery(record: Record) -> Callable[[], None]:
     def ready(**_: object) -> None:
         record({"probe": "celery", "event": "ready", "pid": os.getpid()})
 
+    worker = os.getpid()  # the pool forks from this process: a pool process's parent
+
     def pool_process_started(**_: object) -> None:
-        die_with_parent(os.getppid())
+        die_with_parent(worker)  # exits if the worker died before the pool process got here
 
     def task_started(task_id: str, task: object, **_: object) -> None:
         name = getattr(task, "name", None)

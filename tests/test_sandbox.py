@@ -371,7 +371,20 @@ def graded_as_a_class(lab: Lab, folder: Path, *options: str) -> tuple[dict[str, 
     assert batch.returncode == 0, batch.output
     assert ("Grading without a sandbox" in batch.output) == ("--no-sandbox" in options)
     assert not batch.left_running
-    return {row.pop("student"): row for row in csv.DictReader(out.open())}, batch.output
+    rows = {row.pop("student"): row for row in csv.DictReader(out.open())}
+    return rows, batch.output + failures_reported(folder / "grades")
+
+
+def failures_reported(reports: Path) -> str:
+    """Each check that failed in a student's report, with its message: what a failing comparison
+    shows beside the batch's summary."""
+    lines = []
+    for report in sorted(reports.glob("*.json")):
+        for test in json.loads(report.read_text())["tests"]:
+            if test["status"] != "pass":
+                lines.append(f"\n{report.stem}: {test['test_code']} {test['status']}")
+                lines.append(test["message"] or "")
+    return "\n".join(lines)
 
 
 @ahead_of_time("class_graded")

@@ -33,8 +33,10 @@ RETRY_BASE = scaled(0.4)
 """RETRY_BASE_SECONDS: the pause before the overloaded MODEL is asked again."""
 BACKOFF_FLOOR = 0.9
 """The pause must last at least this share of RETRY_BASE_SECONDS: load only lengthens it."""
-PROBE = scaled(1.0)
-"""PROBE_TIMEOUT_SECONDS: how long /admin/ready waits for the model API."""
+PROBE = max(scaled(1.0), 1.0)
+"""PROBE_TIMEOUT_SECONDS: how long /admin/ready waits for the model API. Never less than a real
+second: the probe of a model that is up is a real request, and a busy machine (two gradings in
+their sandboxes, say) delays it by real time, whatever the course's time scale."""
 PROBE_SLACK = 3.0
 """Real seconds /admin/ready may take past PROBE_TIMEOUT_SECONDS before the check says it hangs."""
 HELD = 5.0
