@@ -1,8 +1,11 @@
 """Concurrent bursts of requests, timed, and the bands that tell blocking from concurrent.
 
 With D the time each request waits and N requests sent at once: requests served together finish
-in about D (well under 2·D); requests that block the event loop queue up, so the last finishes
-after N·D or more. Bands, never tight figures: the machines are shared and noisy.
+in about D (well under 2·D), and together; requests that block the event loop queue up, so the
+last finishes after N·D or more, each D after the one before. Bands, never tight figures: the
+machines are shared and noisy, and a machine busy enough to stall the server for a second delays
+every answer of a burst alike (answers at 1.9, 1.9 and 1.9 s for D = 0.75 s, seen here), which is
+why answers that arrive together count as together whatever the total.
 """
 
 from __future__ import annotations
@@ -50,15 +53,23 @@ class Burst:
             if response.status_code != 200:
                 raise self.failure(wait, "status 200 for every request", got=answer(response))
 
+    @property
+    def spread(self) -> float:
+        """Seconds between the first answer and the last."""
+        return max(self.times) - min(self.times)
+
     def expect_concurrent(self, wait: float) -> None:
-        """Every request answered, together: total < 2·wait. (That each request really waits is
-        for another check to show, on one request: a burst cannot tell a short wait from none.)"""
+        """Every request answered, together: total < 2·wait, or else (a stalled machine) the
+        answers within wait / 2 of one another, where requests waiting in line come a wait apart.
+        (That each request really waits is for another check to show, on one request: a burst
+        cannot tell a short wait from none.)"""
         self.expect_ok(wait)
-        if self.total >= 2 * wait:
+        if self.total >= 2 * wait and self.spread >= wait / 2:
             raise self.failure(
                 wait,
-                f"a total under {2 * wait:.2f} s: requests that wait without blocking the event "
-                "loop wait together, so the burst takes about one wait, not several",
+                f"a total under {2 * wait:.2f} s, or at least the answers within {wait / 2:.2f} s "
+                "of one another: requests that wait without blocking the event loop wait "
+                "together, so the burst takes about one wait, not several",
             )
 
     def expect_serial(self, wait: float) -> None:

@@ -487,16 +487,20 @@ async def ready_gives_up_in_time(lab: LabContext) -> None:
     sent = (
         f"GET /admin/ready with the model API answering nothing (PROBE_TIMEOUT_SECONDS={PROBE:g})"
     )
+    once = (
+        "one probe, not retried (`max_retries=0` for it): a readiness probe must answer within "
+        "the orchestrator's own timeout"
+    )
     if response is None:
-        raise fail(sent, f"no answer in {took:.1f} s", "503 once the probe's timeout has passed")
-    expect_readiness(response, 503, "degraded", "answering nothing")
-    if probes != 1:
         raise fail(
             sent,
-            f"503 after {took:.2f} s and {probes} probes of the model API",
-            "one probe, not retried (`max_retries=0` for it): a readiness probe must answer "
-            "within the orchestrator's own timeout",
+            f"no answer in {took:.1f} s, after {probes} probe{'s' * (probes != 1)} of the model "
+            "API",
+            f"503 once the probe's timeout has passed, after {once}",
         )
+    expect_readiness(response, 503, "degraded", "answering nothing")
+    if probes != 1:
+        raise fail(sent, f"503 after {took:.2f} s and {probes} probes of the model API", once)
 
 
 # --- Overload, and the token totals ---
