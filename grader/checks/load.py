@@ -363,15 +363,13 @@ async def survives_the_model_going_away(lab: LabContext, api: KeyedApi) -> None:
     unclean = [r for r in down if not clean_error(r, outage.restarted - outage.run.started)]
     if unclean:
         first = unclean[0]
-        got = "no answer" if first.status is None else f"{first.status} {first.text[:300]}"
         raise observed(
             f"Sent {during}",
             f"{len(unclean)} of the {len(down)} questions sent in the first half of its outage "
-            f"answered otherwise; the first, {shown(first)}: {got}" + raised(lab, load),
+            f"answered otherwise; the first, {shown(first)}: {got(first)}" + raised(lab, load),
             f"503 before the model is back ({PHASE / 2:g} s after the question at the least), "
-            "with the error body and "
-            '"error_code": "MODEL_UNAVAILABLE": a model API that refuses connections is down, '
-            "and the client is told so at once",
+            'with the error body and "error_code": "MODEL_UNAVAILABLE": a model API that '
+            "refuses connections is down, and the client is told so at once",
         )
     if outage.ready_down is None:
         raise observed(
@@ -397,14 +395,18 @@ async def survives_the_model_going_away(lab: LabContext, api: KeyedApi) -> None:
     wrong = [r for r in after if r.status != 200]
     if wrong:
         first = wrong[0]
-        got = "no answer" if first.status is None else f"{first.status} {first.text[:300]}"
         raise observed(
             f"Sent {during}",
             f"{len(wrong)} of the {len(after)} questions sent once /admin/ready said 200 again "
-            f"answered otherwise; the first, {shown(first)}: {got}",
+            f"answered otherwise; the first, {shown(first)}: {got(first)}",
             "200, as before the model stopped: nothing in the app may stay broken once the "
             "model API is back (a client to make again, a flag to reset)",
         )
+
+
+def got(request: Sent) -> str:
+    """What came back to one request of the outage run, as a report shows it."""
+    return "no answer" if request.status is None else f"{request.status} {request.text[:300]}"
 
 
 def clean_error(request: Sent, back: float) -> bool:
