@@ -1,8 +1,10 @@
-"""What Linux's /proc says about a process: its state, its parent, its CPU time, its children.
+"""What Linux's /proc says about a process: its state, its parent, its CPU time, its children;
+and about the machine: how long its tasks have waited for a CPU.
 
 One reader for the grader's servers (is the app busy or asleep?), gunicorn's master and workers,
-Celery's pool and the course's reaper. Where there is no /proc, a process has no stat, so it
-reads as gone, and has no children: callers say what they do then.
+Celery's pool, the course's reaper and the checks' time limits. Where there is no /proc, a process
+has no stat, so it reads as gone, and has no children, and no task ever waited: callers say what
+they do then.
 """
 
 import os
@@ -11,6 +13,9 @@ from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 """The unit of /proc's CPU times, per second."""
+CPU_PRESSURE = Path("/proc/pressure/cpu")
+"""Linux's pressure stall information for CPUs (4.20 and later): its first line reads
+`some avg10=0.60 avg60=5.28 avg300=3.25 total=14864394`, the total in microseconds."""
 
 
 @dataclass(frozen=True)
@@ -60,3 +65,13 @@ def command_line(pid: int) -> str:
     except OSError:
         return ""
     return arguments.replace(b"\0", b" ").decode(errors="replace")
+
+
+def cpu_waited_seconds() -> float:
+    """Seconds since boot during which at least one task was ready to run but waited for a CPU:
+    the time a machine had more work than CPUs. 0.0 where the kernel does not keep it."""
+    try:
+        some = CPU_PRESSURE.read_text().splitlines()[0]
+        return int(some.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return 0.0

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from grader import evidence
+from grader import evidence, procfs
 from grader.failures import AppDidNotStart, CheckFailure, CheckTimedOut
 from grader.manifest import Check, Lab
 from grader.scale import scaled
@@ -248,9 +248,16 @@ CheckFunction = Callable[[LabContext], Awaitable[None]]
 
 async def run_check(function: CheckFunction, context: LabContext) -> Outcome:
     start = time.perf_counter()
+    waited = procfs.cpu_waited_seconds()
 
-    def deadline() -> float:  # the check's clock stops while it waits for its servers to start
-        return start + context.startup_seconds() + context.time_limit
+    def busy() -> float:
+        """Seconds the machine has had more work than CPUs since the check began, up to its
+        limit: a correct app on a machine grading a whole class is slow, not stuck, and a stuck
+        one is stopped after twice its limit at the most, however busy the machine."""
+        return min(procfs.cpu_waited_seconds() - waited, context.time_limit)
+
+    def deadline() -> float:  # the check's clock also stops while its servers start
+        return start + context.startup_seconds() + context.time_limit + busy()
 
     task = asyncio.create_task(function(context))
     while not task.done() and (remaining := deadline() - time.perf_counter()) > 0:
@@ -262,7 +269,7 @@ async def run_check(function: CheckFunction, context: LabContext) -> Outcome:
         elif isinstance(error, CheckFailure):
             evidence.explain(error, context.started)
     else:
-        error = await _stop_hanging(task, context)
+        error = await _stop_hanging(task, context, busy())
     return Outcome(error, time.perf_counter() - start)
 
 
@@ -292,7 +299,9 @@ def _runs_alone(function: CheckFunction) -> bool:
     return getattr(function, "runs_alone", False)
 
 
-async def _stop_hanging(task: asyncio.Task[None], context: LabContext) -> CheckTimedOut:
+async def _stop_hanging(
+    task: asyncio.Task[None], context: LabContext, busy_seconds: float
+) -> CheckTimedOut:
     waiting = [
         f"{request} ({count} request{'s' if count > 1 else ''})"
         for server in context.servers
@@ -303,6 +312,8 @@ async def _stop_hanging(task: asyncio.Task[None], context: LabContext) -> CheckT
     task.cancel()
     await asyncio.wait({task})  # lets the check stop its servers
     message = f"The check was stopped after {context.time_limit:.1f} s"
+    if busy_seconds >= 0.1:
+        message += f" of its own time ({busy_seconds:.1f} s more while the machine was busy)"
     message += f", still waiting for an answer to {', '.join(waiting)}." if waiting else "."
     if busy:
         message += "\nYour app was busy at:\n" + "\n".join(busy)

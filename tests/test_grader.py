@@ -7,6 +7,7 @@ copy would be.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import LabContext, alone
+from grader import LabContext, alone, procfs
 from grader.apptrace import busy_frames, crash_location, library_frames
+from grader.failures import CheckTimedOut
 from grader.manifest import ROOT, load_course
 from grader.procfs import children, command_line, running
 from grader.runner import Startups, run_checks
@@ -265,6 +267,25 @@ async def test_checks_marked_alone_run_after_the_others_one_at_a_time():
         "quick starts", "slow starts", "quick ends", "slow ends",
         "load 1 starts", "load 1 ends", "load 2 starts", "load 2 ends",
     ]  # fmt: skip
+
+
+@pytest.mark.asyncio
+async def test_a_busy_machine_gives_a_check_its_time_back_up_to_its_limit(monkeypatch):
+    """A machine whose tasks wait for CPUs all the time (the pressure clock runs as fast as the
+    wall's): a check that never ends is stopped all the same, after twice its limit."""
+    began = time.perf_counter()
+    monkeypatch.setattr(procfs, "cpu_waited_seconds", lambda: time.perf_counter() - began)
+
+    async def never_ends(lab: LabContext) -> None:
+        await asyncio.Event().wait()
+
+    lab = dataclasses.replace(LAB, check_timeout=2.0)
+    context = LabContext(lab, lab.checks[0], lab.solution, "solution", Startups())
+    [outcome] = await run_checks([(never_ends, context)])
+    assert isinstance(outcome.error, CheckTimedOut)
+    assert outcome.seconds >= 2 * context.time_limit
+    assert f"stopped after {context.time_limit:.1f} s of its own time (" in str(outcome.error)
+    assert "s more while the machine was busy)" in str(outcome.error)
 
 
 def test_crash_location_reads_the_last_traceback():
