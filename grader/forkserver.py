@@ -29,6 +29,7 @@ import selectors
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -119,6 +120,7 @@ def _become_server(
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        tempfile.tempdir = None  # found again, from the server's TMPDIR, not the fork server's
         sys.path[0] = os.getcwd()  # as `python -m` has it
         code = launch.run(request["command"])
     except BaseException:

@@ -455,6 +455,10 @@ async def _start(
                 (workdir / name).write_text(text)
         cwd = sandbox / "elsewhere" if launch.cwd_elsewhere else workdir
         cwd.mkdir(exist_ok=True)
+        # Temporary files, the app's and its children's (a Celery pool's), go with the copy: even
+        # those of a process killed before it could remove them.
+        scratch = sandbox / "tmp"
+        scratch.mkdir()
         if command[0] == "uvicorn":
             command = [*command, "--app-dir", str(workdir)]
         server_env = {
@@ -463,6 +467,7 @@ async def _start(
             "GRADER_PARENT_PID": str(os.getpid()),
             "GRADER_PROBES": ",".join(probes),
             "GRADER_PROBE_LOG": str(sandbox / "probes.jsonl"),
+            "TMPDIR": str(scratch),
         }
         for name, value in launch.env.items():
             if value is None:

@@ -190,11 +190,13 @@ def redis_servers_of(pid: int) -> list[int]:
         pytest.param(signal.SIGKILL, "lab7", 5, id="killed-celery"),
     ],
 )
-def test_no_server_outlives_an_interrupted_grading(signum, lab, processes):
+def test_no_server_outlives_an_interrupted_grading(signum, lab, processes, tmp_path):
+    """Nor, after Ctrl-C, a temporary folder (a killed grading cannot remove its own: they are
+    kept in the test's folder)."""
     grading = subprocess.Popen(
         [sys.executable, "-m", "pytest", f"labs/{lab}", "--solution", "-p", "no:cacheprovider"],
         cwd=ROOT,
-        env={**os.environ, "COURSE_GRADES_DIR": os.devnull + ".d"},
+        env={**os.environ, "COURSE_GRADES_DIR": os.devnull + ".d", "TMPDIR": str(tmp_path)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -212,6 +214,8 @@ def test_no_server_outlives_an_interrupted_grading(signum, lab, processes):
             time.sleep(0.05)
         assert not servers_of(grading.pid)
         assert not [pid for pid in redis if running(pid)]
+        if signum == signal.SIGINT:
+            assert not list(tmp_path.iterdir())
     finally:
         grading.kill()
         grading.wait()
