@@ -38,3 +38,13 @@ QUESTIONS = {
 documents at or above MIN_RELEVANCE, most similar first."""
 UNRELATED = "What is the boiling point of tungsten?"
 """No document comes near MIN_RELEVANCE (the most similar: 0.04)."""
+
+
+def embed_ahead() -> None:
+    """Embed the notes and the questions in this process, ahead of time (minilm's `embed_ahead`).
+    The fork server of the labs that store them calls it (their `preload` in course.toml): its
+    servers, fifteen a grading, then each find the vectors ready instead of running the model on
+    the same texts. minilm is imported here, not above: the grader reads this file without it."""
+    from minilm.chroma import embed_ahead
+
+    embed_ahead([*DOCUMENTS.values(), *QUESTIONS, UNRELATED])

