@@ -24,11 +24,12 @@ LIMIT = 3
 
 @dataclass(frozen=True)
 class Route:
-    """A route a key opens with one scope, and a request it answers with `status`."""
+    """A route, and a request it answers with `status`; for the key checks, the one scope that
+    opens it."""
 
     method: str
     path: str
-    scope: str
+    scope: str = ""
     body: object = None
     status: int = 200
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from grader import LabContext, Service, alone, expect_error, fail
-from grader.checks import access_log, api_keys, assistant, deployment, load
+from grader.checks import access_log, api_keys, assistant, cors, deployment, load
 from grader.checks.api_keys import KeyedApi, Route
 from grader.expect import answer
 from grader.fakes.anthropic import Call, FakeAnthropic, fake_anthropic
@@ -107,6 +107,14 @@ async def test_request_id_is_returned_and_logged(lab: LabContext):
     await access_log.request_id_is_returned_and_logged(
         lab.serving(CAPSTONE), path="/admin/api-keys", headers=API.admin
     )
+
+
+async def test_browser_enforces_cors(lab: LabContext):
+    await cors.browser_enforces_cors(lab.serving(CAPSTONE), API.reader)
+
+
+async def test_cors_allows_only_listed_origins(lab: LabContext):
+    await cors.allows_only_listed_origins(lab.serving(CAPSTONE), API.reader)
 
 
 # --- Task 3: API keys ---

@@ -10,15 +10,12 @@ installed, and checks the same rules at header level when not.
 import asyncio
 import json
 import re
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
 from grader import LabContext, expect_status, fail
-from grader.browser import chromium, chromium_path, static_files
-from grader.checks import access_log
+from grader.checks import access_log, cors
 from grader.checks.access_log import (
     ACCESS_KEYS,
     access_lines,
@@ -28,6 +25,8 @@ from grader.checks.access_log import (
     shown,
     unique,
 )
+from grader.checks.api_keys import Route
+from grader.checks.cors import cors_origin, preflight
 from grader.expect import answer
 from grader.launch import CLOCK_LEAD, CLOCK_TURN
 from grader.server import LabServer
@@ -90,128 +89,11 @@ def is_error(record: dict) -> bool:
     return str(record.get("level", "")).lower() == "error"
 
 
-def cors_origin(response: httpx.Response) -> str | None:
-    return response.headers.get("Access-Control-Allow-Origin")
-
-
-def listed(header: str | None) -> set[str]:
-    """A comma-separated header's values, lower case."""
-    return {value.strip().lower() for value in (header or "").split(",")}
-
-
-def exposes(response: httpx.Response, header: str) -> bool:
-    """Whether a page's script may read `header` of this response (`*` exposes every header of
-    a request without credentials, such as the checks')."""
-    exposed = listed(response.headers.get("Access-Control-Expose-Headers"))
-    return header.lower() in exposed or "*" in exposed
-
-
-def preflight(origin: str, headers: str = "") -> dict[str, str]:
-    """What a browser sends before a GET it must ask permission for."""
-    sent = {"Origin": origin, "Access-Control-Request-Method": "GET"}
-    return {**sent, "Access-Control-Request-Headers": headers} if headers else sent
-
-
 # --- The browser check: what a real browser lets a page's JavaScript do ---
-
-PAGE = "<!doctype html><title>Lab 2 frontend</title><p>A page that calls the Lab 2 API.</p>\n"
-FETCH = """async (url) => {
-  try {
-    const response = await fetch(url, {headers: {"X-API-Key": "grader-browser"}});
-    return {status: response.status, requestId: response.headers.get("X-Request-ID")};
-  } catch (error) {
-    return {error: String(error)};
-  }
-}"""
 
 
 async def test_browser_enforces_cors(lab: LabContext):
-    """Only what a listed origin may do: that other origins get no CORS headers, and never `*`,
-    is the header-level check's business (one mistake, one check)."""
-    with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "index.html").write_text(PAGE)
-        with static_files(Path(folder)) as port:
-            allowed = f"http://localhost:{port}"
-            env = {**QUIET, "CORS_ORIGINS": allowed}
-            async with lab.server(env) as server:
-                if chromium_path() is None:
-                    lab.note(
-                        "CORS checked at header level: chromium is not installed (Debian: "
-                        "apt-get install chromium), so no real browser ran the page's fetch()."
-                    )
-                    await cors_at_header_level(server, allowed)
-                    return
-                async with chromium() as browser:
-                    page = await browser.new_page()
-                    await page.goto(f"{allowed}/")
-                    fetched = await page.evaluate(FETCH, f"{server.url}/items")
-                async with server.client() as client:
-                    direct = await client.get("/items", headers={"Origin": allowed})
-    sent = (
-        f"fetch() of GET /items with an X-API-Key header, by a page at {allowed} "
-        f"(CORS_ORIGINS={allowed})"
-    )
-    if "error" in fetched or fetched["status"] != 200:
-        raise fail(
-            sent,
-            f"the browser blocked it: {fetched['error']}"
-            if "error" in fetched
-            else f"status {fetched['status']}",
-            "status 200: the page's origin is listed, and X-API-Key is a header it may send",
-        )
-    expect_readable(direct, f"GET /items with Origin: {allowed}", fetched["requestId"])
-
-
-def expect_readable(response: httpx.Response, sent: str, read: str | None = None) -> None:
-    """The response headers a page needs, exposed to its script: X-Request-ID (read by the
-    browser as `read`, when it ran) and Retry-After. Exposing a header is CORS's business, sending
-    it task 2's: the exposure is what counts here."""
-    missing = [
-        header
-        for header in ("X-Request-ID", "Retry-After")
-        if not exposes(response, header) and not (header == "X-Request-ID" and read)
-    ]
-    if missing:
-        exposed = response.headers.get("Access-Control-Expose-Headers") or "(none)"
-        raise fail(
-            sent,
-            f"Access-Control-Expose-Headers: {exposed}",
-            f"{' and '.join(missing)} among the exposed headers: a page's script may read only "
-            "the response headers it was told it may (X-Request-ID to quote a failed call, "
-            "Retry-After to wait as long as a 429 asks)",
-            response=response,
-        )
-
-
-async def cors_at_header_level(server: LabServer, allowed: str) -> None:
-    """The browser check's rules, read from the headers a browser acts on."""
-    async with server.client() as client:
-        asked = await client.options("/items", headers=preflight(allowed, "x-api-key"))
-        sent = f"OPTIONS /items, a preflight from {allowed} asking to send X-API-Key"
-        allowed_headers = asked.headers.get("Access-Control-Allow-Headers")
-        if not asked.is_success or cors_origin(asked) != allowed:
-            raise fail(
-                sent,
-                f"{answer(asked)} (Access-Control-Allow-Origin: {cors_origin(asked)})",
-                f"a 2xx with Access-Control-Allow-Origin: {allowed}",
-                response=asked,
-            )
-        if "x-api-key" not in listed(allowed_headers):
-            raise fail(
-                sent,
-                f"Access-Control-Allow-Headers: {allowed_headers}",
-                "X-API-Key among the headers allowed",
-                response=asked,
-            )
-        got = await client.get("/items", headers={"Origin": allowed, "X-API-Key": "grader-h"})
-        if cors_origin(got) != allowed:
-            raise fail(
-                f"GET /items from {allowed}",
-                f"Access-Control-Allow-Origin: {cors_origin(got)}",
-                f"Access-Control-Allow-Origin: {allowed}",
-                response=got,
-            )
-        expect_readable(got, f"GET /items from {allowed}")
+    await cors.browser_enforces_cors(lab, Route("GET", "/items"), env=QUIET)
 
 
 # --- Task 1: structured access logs ---
@@ -520,57 +402,7 @@ async def test_unhandled_error_is_a_clean_json_500(lab: LabContext):
 
 
 async def test_cors_allows_only_listed_origins(lab: LabContext):
-    origins = [FRONTEND, "https://app.example.com"]
-    setting = ", ".join(origins)
-    others = ["https://evil.example.com", "http://127.0.0.1:3000"]
-    async with lab.server({**QUIET, "CORS_ORIGINS": setting}) as server, server.client() as client:
-        answered = {}
-        for origin in origins + others:
-            simple = await client.get("/items", headers={"Origin": origin})
-            asked = await client.options("/items", headers=preflight(origin))
-            answered[origin] = [(simple, "GET /items"), (asked, "OPTIONS /items, a preflight")]
-    refused = [origin for origin in origins if cors_origin(answered[origin][0][0]) != origin]
-    for origin in origins + others:
-        for response, what in answered[origin]:
-            sent = f"{what} with Origin: {origin} (CORS_ORIGINS={setting})"
-            got = cors_origin(response)
-            if got == "*":
-                raise fail(
-                    sent,
-                    "Access-Control-Allow-Origin: *",
-                    "exact origins only: '*' lets every website's scripts read the answers",
-                    response=response,
-                )
-            if origin in origins and (got != origin or not response.is_success):
-                raise fail(
-                    sent,
-                    f"{answer(response)} (Access-Control-Allow-Origin: {got})",
-                    f"a 2xx with Access-Control-Allow-Origin: {origin}: it is listed"
-                    + unsplit(refused, origins),
-                    response=response,
-                )
-            if origin in others and got is not None:
-                raise fail(
-                    sent,
-                    f"Access-Control-Allow-Origin: {got}",
-                    "no Access-Control-Allow-Origin header: that origin is not listed",
-                    response=response,
-                )
-
-
-def unsplit(refused: list[str], origins: list[str]) -> str:
-    """What the listed origins that got no header say about how CORS_ORIGINS was read."""
-    if refused == origins:
-        return (
-            ". Neither listed origin got the header: is CORS_ORIGINS split on its commas into a "
-            "list of origins, rather than taken as one?"
-        )
-    if refused == origins[1:]:
-        return (
-            ". The first origin works, the one after the comma and space does not: strip the "
-            "spaces around each origin"
-        )
-    return ""
+    await cors.allows_only_listed_origins(lab, Route("GET", "/items"), env=QUIET)
 
 
 # --- Task 6: the order of the layers ---
