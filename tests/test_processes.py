@@ -126,5 +126,8 @@ def test_exit_status_is_the_apps(way, tmp_path):
     sorted({*ALWAYS_PRELOADED, *(name for lab in load_course().labs for name in lab.preload)}),
 )
 def test_preloaded_module_exists(module):
-    """The fork server skips what it cannot import, so a misspelt name would only cost time."""
-    assert importlib.util.find_spec(module) is not None
+    """The fork server skips what it cannot import, so a misspelt name would only cost time; and
+    a `module:function` entry names a function of that module."""
+    name, _, function = module.partition(":")
+    assert importlib.util.find_spec(name) is not None
+    assert not function or callable(getattr(importlib.import_module(name), function, None))

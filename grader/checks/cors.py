@@ -87,14 +87,17 @@ async def browser_enforces_cors(
                     await cors_at_header_level(server, route, allowed)
                     return
                 body = json.dumps(route.body) if route.body is not None else None
-                arguments = [f"{server.url}{route.path}", route.method, page_headers(route, key)]
+                url = f"{server.url}{route.path}"
                 async with chromium() as browser:
                     page = await browser.new_page()
                     await page.goto(f"{allowed}/")
-                    fetched = await page.evaluate(FETCH, [*arguments, body])
+                    fetched = await page.evaluate(
+                        FETCH, [url, route.method, page_headers(route, key), body]
+                    )
                 async with server.client() as client:
                     direct = await route.send(client, {"Origin": allowed})
-    sent = f"fetch() of {route} with an X-API-Key header, by a page at {allowed} " + (
+    sent = (
+        f"fetch() of {route} with an X-API-Key header, by a page at {allowed} "
         f"(CORS_ORIGINS={allowed})"
     )
     if "error" in fetched or fetched["status"] != route.status:
