@@ -25,16 +25,29 @@ def load_cases(lab: Lab) -> dict:
     return tomllib.loads((CASES / f"{lab.id}.toml").read_text())
 
 
+def stages_of(lab: Lab) -> dict[str, str] | None:
+    """Each check's stage, where the lab's cases name stages (None where they do not). A stage
+    lists tasks, and checks by name: a check named in a stage belongs to it, not to its task's."""
+    stages = load_cases(lab).get("stages")
+    if not stages:
+        return None
+    listed = [(member, stage) for stage, members in stages.items() for member in members]
+    named = {member: stage for member, stage in listed if isinstance(member, str)}
+    by_task = {member: stage for member, stage in listed if isinstance(member, int)}
+    return {check.name: named.get(check.name) or by_task[check.task] for check in lab.checks}
+
+
 def graded_with(lab: Lab, case: dict) -> list[str] | None:
     """The checks a mutant is graded with: those of its check's stage, where the lab's cases
-    name stages (the capstone's: the project, then its deployment); None for every check.
+    name stages (the capstone's: the project, its CORS, its deployment, its load); None for every
+    check.
 
-    Why: the deployment checks start gunicorn masters, and grading each of the project's
-    mutants under them too would spend a minute of `make test` on checks whose own mutants are
-    graded apart. The solution, the starter, mistakes and variants are graded with every check."""
-    stages = load_cases(lab).get("stages")
-    if not stages or "check" not in case:
+    Why: the deployment checks start gunicorn masters, and the browser check Chromium (3.7 CPU-s
+    a grading); grading each of the project's mutants under them too would spend minutes of
+    `make test` on checks whose own mutants are graded apart. The solution, the starter, mistakes
+    and variants are graded with every check."""
+    stages = stages_of(lab)
+    if stages is None or "check" not in case:
         return None
-    task = lab.check(case["check"]).task
-    tasks = next(tasks for tasks in stages.values() if task in tasks)
-    return [check.name for check in lab.checks if check.task in tasks]
+    own = stages[case["check"]]
+    return [check for check, stage in stages.items() if stage == own]

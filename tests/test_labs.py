@@ -15,7 +15,7 @@ import pytest
 
 from grader.manifest import ROOT, load_course
 from tests.conftest import Grading, ahead_of_time, result_of, run_grading, started
-from tests.labcases import graded_with, load_cases
+from tests.labcases import graded_with, load_cases, stages_of
 
 LABS = load_course().labs
 TITLE_WIDTH = 70
@@ -56,10 +56,15 @@ def test_check_titles_fit_the_reports_line(lab):
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
-def test_stages_share_out_every_task_once(lab):
+def test_stages_share_out_every_check_once(lab):
+    """Each task in one stage, each check named in one at most, and every check in a stage."""
     stages = load_cases(lab).get("stages", {"all": sorted({check.task for check in lab.checks})})
-    tasks = [task for stage in stages.values() for task in stage]
+    members = [member for stage in stages.values() for member in stage]
+    tasks = [member for member in members if isinstance(member, int)]
     assert sorted(tasks) == sorted({check.task for check in lab.checks})
+    named = [member for member in members if isinstance(member, str)]
+    assert len(named) == len(set(named)) and set(named) <= {check.name for check in lab.checks}
+    assert stages_of(lab) is None or set(stages_of(lab)) == {check.name for check in lab.checks}
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
