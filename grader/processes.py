@@ -33,6 +33,9 @@ from grader.failures import AppDidNotStart
 
 MESSAGE_SIZE = 1 << 20
 WAIT_INTERVAL = 0.02
+UNSEEN_WAIT = 15.0
+"""Seconds a fork whose caller was cancelled may take to report its server (the fork server
+imports the preloaded modules first), so that the server is killed rather than left unseen."""
 HANDED_OVER_FD = "GRADER_FORKSERVER_FD"
 HANDED_OVER_PID = "GRADER_FORKSERVER_PID"
 
@@ -224,7 +227,11 @@ class ForkServer:
                 status_theirs.close()
                 os.close(output_theirs)
             status.setblocking(False)
-            started = await asyncio.get_running_loop().sock_recv(status, MESSAGE_SIZE)
+            try:
+                started = await asyncio.get_running_loop().sock_recv(status, MESSAGE_SIZE)
+            except asyncio.CancelledError:
+                _kill_when_started(status, stdout)
+                raise
         except BrokenPipeError:  # the fork server has ended
             started = b""
         if not started:  # the fork server could not fork, or ended
@@ -242,6 +249,18 @@ class ForkServer:
                 output=[],
             )
         return RuntimeError("The grader's fork server could not start a server")
+
+
+def _kill_when_started(status: socket.socket, stdout: IO[str]) -> None:
+    """Cancelled (Ctrl-C, a check's time limit) while the fork server forks: the server it starts
+    would run unseen by the grader, and write into a folder the grader is about to remove. Wait for
+    it to report, kill its group, and wait for the fork server to say it has exited."""
+    status.setblocking(True)
+    status.settimeout(UNSEEN_WAIT)
+    with contextlib.suppress(OSError, ValueError), status, stdout:  # gone, or never forked
+        started = status.recv(MESSAGE_SIZE)
+        os.killpg(json.loads(started)["pid"], signal.SIGKILL)
+        status.recv(MESSAGE_SIZE)
 
 
 _fork_server: ForkServer | None = None

@@ -55,14 +55,20 @@ ASGI_WORKER = "UvicornWorker"
 """The class name of gunicorn workers that serve ASGI apps: uvicorn-worker's (or uvicorn's own)."""
 NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".grades")
 
-_live: set[ServerProcess] = set()
+_live: dict[ServerProcess, Path] = {}
+"""Each server still running, and its sandbox."""
 
 
 @atexit.register
 def _kill_leftovers() -> None:
-    """Last resort (an interrupted run): no server outlives the grader."""
-    for process in list(_live):
+    """Last resort (an interrupted run): no server outlives the grader, nor its sandbox. A Ctrl-C
+    cancels the checks' tasks, and a server whose stop() was cancelled while it waited for the
+    server to exit is still here."""
+    for process, sandbox in list(_live.items()):
         _signal_group(process, signal.SIGKILL)
+        process.send_signal(signal.SIGKILL)  # even if it left its group
+        process.wait()
+        shutil.rmtree(sandbox, ignore_errors=True)
 
 
 def _signal_group(process: ServerProcess, signum: int) -> None:
@@ -343,7 +349,7 @@ class LabServer:
         self.process.send_signal(signal.SIGKILL)  # even if the app left its group
         await asyncio.to_thread(self.process.wait)
         await asyncio.to_thread(self.output.finish)
-        _live.discard(self.process)
+        _live.pop(self.process, None)
         shutil.rmtree(self.sandbox, ignore_errors=True)
 
 
@@ -480,7 +486,7 @@ async def _start(
     except BaseException:
         shutil.rmtree(sandbox, ignore_errors=True)
         raise
-    _live.add(process)
+    _live[process] = sandbox
     return LabServer(launch, workdir, process)
 
 
