@@ -31,7 +31,7 @@ from uvicorn_server import free_port
 
 from grader.fakes.anthropic import FakeAnthropic, fake_anthropic
 from grader.helpdesk import DOCUMENTS
-from grader.procfs import children
+from grader.procfs import children, resident_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "capstone"
@@ -127,10 +127,8 @@ def worker_of(master: int) -> int:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    resident = resident_bytes(pid)
+    return float("nan") if resident is None else resident / 2**20
 
 
 def aggregated(stats: Path) -> dict[str, str]:

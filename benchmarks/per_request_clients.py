@@ -8,7 +8,8 @@ uvicorn server (one worker, access log off). For each, this script measures:
 - health during the burst: the latency of `GET /health`, which builds nothing, sent every 20 ms
   from a second connection while the burst runs: what other requests on the worker suffer.
 
-It also times the constructors alone, in this process. Run:
+It also times the constructors alone, in this process, and measures the resident memory each
+client holds while it is kept (100 built and kept, in a fresh process each). Run:
 
     .venv/bin/python benchmarks/per_request_clients.py [--runs 3]
 """
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,8 +27,15 @@ import httpx
 from anthropic import AsyncAnthropic
 from uvicorn_server import start_uvicorn
 
+from grader.procfs import resident_bytes
+
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["thread", "loop", "shared"]
+CLIENTS = {
+    "httpx.AsyncClient()": httpx.AsyncClient,
+    "anthropic.AsyncAnthropic()": lambda: AsyncAnthropic(api_key="x"),
+}
+KEPT = 100
 
 
 async def measure(url: str) -> dict[str, float]:
@@ -78,14 +87,31 @@ def constructor_ms(build, count: int = 50) -> float:
     return statistics.median(times) * 1000
 
 
+def kept_kib(client: str) -> float:
+    """KiB of resident memory each `client` holds while kept: KEPT of them built and kept, after
+    a few built and dropped (the modules and the certificates' file loaded)."""
+    build = CLIENTS[client]
+    for _ in range(5):
+        build()
+    before = resident_bytes(os.getpid())
+    kept = [build() for _ in range(KEPT)]
+    return (resident_bytes(os.getpid()) - before) / len(kept) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--kept", choices=CLIENTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.kept:  # in a fresh process: memory freed by earlier clients would hide the growth
+        print(kept_kib(args.kept))
+        return
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; median of {args.runs} runs")
-    print(f"httpx.AsyncClient(): {constructor_ms(httpx.AsyncClient):.1f} ms")
-    anthropic_ms = constructor_ms(lambda: AsyncAnthropic(api_key="x"))
-    print(f"anthropic.AsyncAnthropic(): {anthropic_ms:.1f} ms")
+    for client, build in CLIENTS.items():
+        built = constructor_ms(build)
+        fresh = [sys.executable, __file__, "--kept", client]
+        kept = float(subprocess.run(fresh, capture_output=True, text=True, check=True).stdout)
+        print(f"{client}: {built:.1f} ms to build, {kept:.0f} KiB of memory while kept")
     results: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
     for _ in range(args.runs):  # round robin: a noisy moment hits every variant alike
         for variant in VARIANTS:

@@ -1,10 +1,10 @@
-"""What Linux's /proc says about a process: its state, its parent, its CPU time, its children;
-and about the machine: how long its tasks have waited for a CPU.
+"""What Linux's /proc says about a process: its state, its parent, its CPU time, its children,
+its memory; and about the machine: how long its tasks have waited for a CPU.
 
 One reader for the grader's servers (is the app busy or asleep?), gunicorn's master and workers,
-Celery's pool, the course's reaper and the checks' time limits. Where there is no /proc, a process
-has no stat, so it reads as gone, and has no children, and no task ever waited: callers say what
-they do then.
+Celery's pool, the course's reaper, the checks' time limits and the capstone's memory check.
+Where there is no /proc, a process has no stat, so it reads as gone, and has no children, no
+memory, and no task ever waited: callers say what they do then.
 """
 
 import os
@@ -65,6 +65,19 @@ def command_line(pid: int) -> str:
     except OSError:
         return ""
     return arguments.replace(b"\0", b" ").decode(errors="replace")
+
+
+def resident_bytes(pid: int) -> int | None:
+    """The process's resident memory (VmRSS: its pages in RAM, what a container's memory limit
+    counts), or None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # in kB
+    return None
 
 
 def cpu_waited_seconds() -> float:

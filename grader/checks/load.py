@@ -6,9 +6,11 @@ each answer, with the help desk's notes stored. For SECONDS seconds, users send 
 each question in turn: STEADY of them with a key of their own, each thinking THINK seconds between
 an answer and its next question, which never come near their limit, and GREEDY sharing one key,
 back to back, which reaches it (RATE_LIMIT_PER_MINUTE = LIMIT) and then wait as their 429's
-Retry-After says. Three checks judge a side each of that run. Then the outage run, the fourth
-check's: STEADY users with new keys ask for 3 × PHASE seconds, and the grader stops the fake model
-after PHASE, asks for readiness and chats meanwhile, and starts it again after 2 × PHASE.
+Retry-After says; meanwhile the grader probes readiness every PROBE_EVERY seconds, as a platform
+does, and reads the worker's memory before and after. Four checks judge a side each of that run.
+Then the outage run, the fifth check's: STEADY users with new keys ask for 3 × PHASE seconds, and
+the grader stops the fake model after PHASE, asks for readiness and chats meanwhile, and starts it
+again after 2 × PHASE.
 
 The runs happen on the first check's turn, and every check here runs alone (`grader.alone`), after
 the project's other checks: what it measures is the app's time, not theirs. LATENCY is not scaled:
@@ -36,6 +38,7 @@ from grader.expect import observed
 from grader.failures import CheckFailure
 from grader.fakes.anthropic import Call, FakeAnthropic, fake_anthropic, texts
 from grader.helpdesk import MIN_RELEVANCE, QUESTIONS
+from grader.procfs import resident_bytes
 from grader.runner import Startups
 from grader.server import LabServer
 from grader.services.load import LoadRun, Plan, Seat, Sent, chart, percentile, run_load
@@ -71,6 +74,18 @@ OUTAGE_KEYS = 3
 LIMIT questions in that run, and a key of its own would reach the limit."""
 RECOVERY = assistant.PROBE + assistant.PROBE_SLACK
 """Seconds readiness may take to answer, and to turn 200 again once the model is back."""
+PROBE_EVERY = 0.1
+"""Seconds between the readiness probes the grader sends during the first run, whatever their
+answers: a platform's probes (every few seconds, for hours), compressed into the run's seconds."""
+MIB = 1024 * 1024
+GROWTH_FLOOR = 12 * MIB
+GROWTH_PER_REQUEST = 128 * 1024
+"""The worker's resident memory may grow over the first run by the larger of GROWTH_FLOOR and
+GROWTH_PER_REQUEST per answered request (questions and probes). Measured here: the reference
+solution's worker grows by 2 MiB over the run at CI's scale and 4 MiB at scale 1, in the run's
+first seconds, while its thread pool and connections fill, and then stays flat; a worker that
+keeps a client per probe (a TLS context and a connection pool each) grows by 0.9 MiB a probe:
+34 MiB at CI's scale, 132 MiB at scale 1."""
 PATH = "/rag/ask"
 QUESTION_LIST = list(QUESTIONS)
 
@@ -91,6 +106,7 @@ class Observed:
     most_at_once: int
     """The most questions the model was answering at the same time."""
     greedy_seats: range
+    memory: Memory
     app_output: list[str]
     outage: Outage
 
@@ -105,6 +121,20 @@ class Observed:
 
     def answered(self) -> list[Sent]:
         return [r for r in self.run.requests if r.status is not None]
+
+
+@dataclass
+class Memory:
+    """The worker's resident memory around the first run, and the readiness probes sent in it."""
+
+    worker: int
+    """The worker's pid when the run began."""
+    before: int | None = None
+    """Bytes, once the worker was warm; None if the worker was gone."""
+    after: int | None = None
+    """Bytes, once the run and its probes were over; None if that worker was gone by then."""
+    probes_sent: int = 0
+    probes_answered: int = 0
 
 
 @dataclass
@@ -180,11 +210,18 @@ async def _run(lab: LabContext, api: KeyedApi) -> Observed:
                 ]
                 # The route works (or the check says how not), and the worker is warm.
                 await asyncio.gather(*(assistant.ask(client, q) for q in QUESTION_LIST))
+                for _ in range(2):
+                    await assistant.answer_within(client.get("/admin/ready"), RECOVERY)
             seats = [Seat(key, think=THINK) for key in keys] + [Seat(shared)] * GREEDY
             bodies: list[object] = [{"question": question} for question in QUESTION_LIST]
             plan = Plan("POST", PATH, bodies, seats, SECONDS, ramp=RAMP)
+            memory = Memory(app.worker_pids()[-1])
+            memory.before = resident_bytes(memory.worker)
             with lab.graders_own_time(), lab.folder() as folder:
-                run = await run_load(plan, app.url, folder)
+                run = await run_load(
+                    plan, app.url, folder, meanwhile=lambda: _probe_readiness(app, memory)
+                )
+            memory.after = resident_bytes(memory.worker)
             most_at_once = model.most_at_once
             outage = Outage()
             seats = [
@@ -197,7 +234,22 @@ async def _run(lab: LabContext, api: KeyedApi) -> Observed:
                     plan, app.url, folder, meanwhile=lambda: _model_down(app, model, outage)
                 )
             output = list(app.output.lines)
-    return Observed(run, most_at_once, range(STEADY, STEADY + GREEDY), output, outage)
+    return Observed(run, most_at_once, range(STEADY, STEADY + GREEDY), memory, output, outage)
+
+
+async def _probe_readiness(app: LabServer, memory: Memory) -> None:
+    """GET /admin/ready every PROBE_EVERY seconds until a second before the users stop, each probe
+    given RECOVERY seconds to answer; then until every probe has answered or given up."""
+    end = time.monotonic() + SECONDS - 1.0
+    async with app.client() as client:
+        probes: list[asyncio.Task[httpx.Response | None]] = []
+        while time.monotonic() < end:
+            probe = assistant.answer_within(client.get("/admin/ready"), RECOVERY)
+            probes.append(asyncio.ensure_future(probe))
+            await asyncio.sleep(PROBE_EVERY)
+        answers = await asyncio.gather(*probes, return_exceptions=True)
+    memory.probes_sent = len(probes)
+    memory.probes_answered = sum(isinstance(answer, httpx.Response) for answer in answers)
 
 
 async def _model_down(app: LabServer, model: FakeAnthropic, outage: Outage) -> None:
@@ -339,6 +391,36 @@ async def limit_holds_under_load(lab: LabContext, api: KeyedApi) -> None:
             f"429), of {len(shared)} requests, all within {load.run.seconds:.0f} s",
             f"at most {LIMIT} in the minute: each request is counted as it arrives, before it "
             "is answered, so that requests in flight at once cannot all pass the limit",
+        )
+
+
+# --- Memory that stays bounded ---
+
+
+async def memory_stays_bounded(lab: LabContext, api: KeyedApi) -> None:
+    load = await load_run(lab, api)
+    memory = load.memory
+    if memory.before is None or memory.after is None:
+        lab.note(
+            f"The worker (pid {memory.worker}) was gone before the second reading of its "
+            "memory: gunicorn replaced it (max_requests?), so its memory was not judged."
+        )
+        return
+    handled = len(load.answered()) + memory.probes_answered
+    allowed = max(GROWTH_FLOOR, GROWTH_PER_REQUEST * handled)
+    grew = memory.after - memory.before
+    if grew > allowed:
+        raise observed(
+            f"Sent {load.situation}, and GET /admin/ready every {PROBE_EVERY:g} s meanwhile "
+            f"({memory.probes_sent} probes)",
+            f"the worker's resident memory (VmRSS) grew from {memory.before / MIB:.1f} MiB to "
+            f"{memory.after / MIB:.1f} MiB: {grew / MIB:.1f} MiB more, over {handled} answered "
+            f"requests ({grew / max(handled, 1) / 1024:.0f} KiB each)",
+            f"at most {allowed / MIB:.1f} MiB more (the larger of {GROWTH_FLOOR // MIB} MiB and "
+            f"{GROWTH_PER_REQUEST // 1024} KiB per answered request): memory that grows with "
+            "every request is held by something made per request and kept, such as a client "
+            "(each holds a TLS context and a pool of connections), a cache without a bound, or "
+            "a list that only grows",
         )
 
 

@@ -359,5 +359,10 @@ async def test_load_limit_holds_per_key(lab: LabContext):
 
 
 @alone
+async def test_load_memory_stays_bounded(lab: LabContext):
+    await load.memory_stays_bounded(lab.serving(CAPSTONE), API)
+
+
+@alone
 async def test_load_survives_the_model_going_away(lab: LabContext):
     await load.survives_the_model_going_away(lab.serving(CAPSTONE), API)
