@@ -14,3 +14,4 @@ import os
 # writes its own, as JSON). Then have the Procfile run gunicorn with this file instead of
 # uvicorn, and list every setting of app/config.py in .env.example, with a comment each.
 bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
+workers = 2 * (os.cpu_count() or 1) + 1  # Lab 10's rule of thumb
