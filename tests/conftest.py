@@ -136,10 +136,9 @@ JOBS = int(os.environ.get("COURSE_TEST_JOBS", "3"))
 """Works run at once ahead of the tests (below), from the first test to the last work. A
 grading waits on its servers for about 40 % of its time (1,430 CPU-s in 2,400 s of gradings in
 one `make test`), so three keep two cores busy; two left a quarter of the machine's CPU time
-unused over the run. Each lab holds its correct answers to their timing
-rules under two busy CPU loops, and a check gets back the time the machine made it wait
-(grader/runner.py). The browser tests, which load the machine most, come after the works
-(LAST)."""
+unused over the run. Each lab holds its correct answers to their timing rules under two busy CPU
+loops, and a check gets back the time the machine made it wait (grader/runner.py). The browser
+tests, which load the machine most, come after the works (LAST)."""
 
 Work = Callable[[dict[str, Any], Path], Any]
 """Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the
