@@ -127,6 +127,7 @@ def worker_of(master: int) -> int:
 
 
 def rss_mb(pid: int) -> float:
+    """The process's resident memory in MiB; NaN (printed "nan") if it has ended meanwhile."""
     resident = resident_bytes(pid)
     return float("nan") if resident is None else resident / 2**20
 

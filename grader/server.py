@@ -55,8 +55,8 @@ ASGI_WORKER = "UvicornWorker"
 """The class name of gunicorn workers that serve ASGI apps: uvicorn-worker's (or uvicorn's own)."""
 NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".grades")
 
-_live: dict[ServerProcess, Path] = {}
-"""Each server still running, and its sandbox."""
+_live: set[LabServer] = set()
+"""Each server not yet ended (`LabServer.end`)."""
 
 
 @atexit.register
@@ -64,11 +64,8 @@ def _kill_leftovers() -> None:
     """Last resort (an interrupted run): no server outlives the grader, nor its sandbox. A Ctrl-C
     cancels the checks' tasks, and a server whose stop() was cancelled while it waited for the
     server to exit is still here."""
-    for process, sandbox in list(_live.items()):
-        _signal_group(process, signal.SIGKILL)
-        process.send_signal(signal.SIGKILL)  # even if it left its group
-        process.wait()
-        shutil.rmtree(sandbox, ignore_errors=True)
+    for server in list(_live):
+        server.end()
 
 
 def _signal_group(process: ServerProcess, signum: int) -> None:
@@ -132,8 +129,9 @@ class LabServer:
         self.workers = launch.gunicorn_workers
         """The workers a gunicorn master was asked for; None for a uvicorn server."""
         self.process = process
-        self.output = ServerOutput(process.stdout, workdir, launch.shown_as)
         self.sandbox = workdir.parent
+        _live.add(self)
+        self.output = ServerOutput(process.stdout, workdir, launch.shown_as)
         self.probe_log = self.sandbox / "probes.jsonl"
         self.in_flight: Counter[str] = Counter()
         self.headers: dict[str, str] = {}
@@ -345,11 +343,16 @@ class LabServer:
             deadline = time.monotonic() + STOP_GRACE
             while self.process.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
+        await asyncio.to_thread(self.end)
+        await asyncio.to_thread(self.output.finish)
+
+    def end(self) -> None:
+        """SIGKILL the server's process group and the server itself, wait for its exit, remove
+        its sandbox: what is left of any stop, however it began."""
         _signal_group(self.process, signal.SIGKILL)  # also any process the app started
         self.process.send_signal(signal.SIGKILL)  # even if the app left its group
-        await asyncio.to_thread(self.process.wait)
-        await asyncio.to_thread(self.output.finish)
-        _live.pop(self.process, None)
+        self.process.wait()
+        _live.discard(self)
         shutil.rmtree(self.sandbox, ignore_errors=True)
 
 
@@ -486,7 +489,6 @@ async def _start(
     except BaseException:
         shutil.rmtree(sandbox, ignore_errors=True)
         raise
-    _live[process] = sandbox
     return LabServer(launch, workdir, process)
 
 
