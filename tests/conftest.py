@@ -52,14 +52,18 @@ def require_chromium() -> None:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    folder = tmp_path_factory.mktemp("site")
+    return build_site(tmp_path_factory.mktemp("site"))
+
+
+def build_site(folder: Path, timeout: float = 300) -> Site:
+    """`mkdocs build --strict` into `folder`."""
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(folder)],
         cwd=ROOT,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     return Site(folder, build.returncode, build.stdout + build.stderr)
 
@@ -137,19 +141,28 @@ JOBS = int(os.environ.get("COURSE_TEST_JOBS", "3"))
 grading waits on its servers for about 40 % of its time (1,430 CPU-s in 2,400 s of gradings in
 one `make test`), so three keep two cores busy; two left a quarter of the machine's CPU time
 unused over the run. Each lab holds its correct answers to their timing rules under two busy CPU
-loops, and a check gets back the time the machine made it wait (grader/runner.py). The browser
-tests, which load the machine most, come after the works (LAST)."""
+loops, and a check gets back the time the machine made it wait (grader/runner.py)."""
+BACKGROUND_WAIT = 900
+"""Seconds a background work may wait for one step (a build, a page): it runs one at a time,
+beside the JOBS, in a thread of Linux's idle scheduling class (SCHED_IDLE), as does every process
+it starts. Such a process gets a core only where no other wants it: it uses the CPU time that
+gradings leave idle (waiting on their servers), slows none of them down, and, on a machine kept
+busy, waits. Chromium, which sets its processes' niceness itself, keeps the class."""
 
 Work = Callable[[dict[str, Any], Path], Any]
 """Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the
 test judges (or an exception it raises)."""
 _works: dict[str, Work] = {}
 _served_by: dict[str, str] = {}
+_in_background: set[str] = set()
 _by_params: dict[tuple[str, str], Future] = {}
 _futures: dict[str, dict[str, Future]] = {}
 _pool: ThreadPoolExecutor | None = None
+_background: ThreadPoolExecutor | None = None
 _scratch: Path | None = None
-STARTING_ORDER = ("lab_grading", "round_trip_of", "notebook_run", "class_graded", "case_grading")
+STARTING_ORDER = (
+    "lab_grading", "round_trip_of", "notebook_run", "class_graded", "case_grading", "site_audit"
+)  # fmt: skip
 """Which works start first: a lab's gradings before its round trip, which reads the starter's
 (`started_with`), then the longest kinds (a round trip grades two students and runs their
 notebooks), so that short ones fill the end, when a slot left idle is time lost. Within a kind,
@@ -157,18 +170,25 @@ the later labs first, for the same reason: they bring more services and take lon
 capstone's cases took 17 s each here, Lab 1's 5 s)."""
 
 
-def ahead_of_time(fixture: str, served_by: str | None = None) -> Callable[[Work], Work]:
+def ahead_of_time(
+    fixture: str, served_by: str | None = None, *, background: bool = False
+) -> Callable[[Work], Work]:
     """Registers `work` for every selected test that uses the fixture named `fixture`: all of
     them start, JOBS at a time, as soon as the session has collected its tests, and run beside the
     tests that need none (the site, the style, the examples, ...), which would otherwise leave a
     core idle. The fixture itself is `result_of(request)`: it waits for its test's work. Where a
     selected test with the same parameters uses `served_by`, whose work does this one's too, this
-    one is not started: its fixture reads the other's result (`served(request, served_by)`)."""
+    one is not started: its fixture reads the other's result (`served(request, served_by)`).
+
+    A `background` work runs in the background thread instead (BACKGROUND_WAIT): for work with
+    no timing to hold that loads the machine, as a browser auditing every page does."""
 
     def register(work: Work) -> Work:
         _works[fixture] = work
         if served_by:
             _served_by[fixture] = served_by
+        if background:
+            _in_background.add(fixture)
         return work
 
     return register
@@ -200,11 +220,6 @@ def started(fixture: str) -> dict[str, Future]:
     return _futures.get(fixture, {})
 
 
-LAST = ("tests/test_a11y.py", "tests/test_site_browser.py")
-"""Run after every other test: they drive Chromium, as Lab 2's gradings do, and a session's
-ahead-of-time works are over by then."""
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -215,12 +230,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests that need no ahead-of-time work first, while the works run; then those that
-    judge the works, whose results are ready by then or soon; then LAST. A stable sort: each
-    group keeps its order."""
+    judge the works, whose results are ready by then or soon. A stable sort: each group keeps
+    its order."""
 
     def group(item: pytest.Item) -> int:
-        if item.nodeid.startswith(LAST):
-            return 2
         fixtures = set(getattr(item, "fixturenames", ()))
         return int(
             bool(fixtures & set(_works)) or item.get_closest_marker("after_works") is not None
@@ -230,7 +243,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    global _pool, _scratch
+    global _pool, _background, _scratch
     wanted = [
         (fixture, item)
         for fixture in STARTING_ORDER
@@ -242,6 +255,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     assert set(_works) <= set(STARTING_ORDER), f"give {set(_works) - set(STARTING_ORDER)} an order"
     _scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
     _pool = ThreadPoolExecutor(JOBS, thread_name_prefix="ahead-of-time")
+    _background = ThreadPoolExecutor(
+        1, thread_name_prefix="background", initializer=_lower_priority
+    )
     chosen = {(fixture, params_key(item.callspec.params)) for fixture, item in wanted}
     for number, (fixture, item) in enumerate(wanted):
         params = params_key(item.callspec.params)
@@ -249,9 +265,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             continue
         folder = _scratch / str(number)
         folder.mkdir()
-        future = _pool.submit(_works[fixture], item.callspec.params, folder)
+        pool = _background if fixture in _in_background else _pool
+        future = pool.submit(_works[fixture], item.callspec.params, folder)
         _futures.setdefault(fixture, {})[item.nodeid] = future
         _by_params[(fixture, params)] = future
+
+
+def _lower_priority() -> None:
+    """Linux gives each thread a scheduling policy of its own; the processes it starts inherit
+    it."""
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def later_labs_first(item: pytest.Item) -> int:
@@ -262,8 +285,9 @@ def later_labs_first(item: pytest.Item) -> int:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Works not started are dropped (a session stopped early); those running are waited for."""
-    if _pool is not None:
-        _pool.shutdown(wait=True, cancel_futures=True)
+    for pool in (_pool, _background):
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     if _scratch is not None:
         shutil.rmtree(_scratch, ignore_errors=True)
 

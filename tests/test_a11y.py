@@ -8,12 +8,20 @@ search dialog's results, which exist only once someone types, are checked too.
 
 Serious and critical violations fail the test. Moderate and minor ones are reported as warnings
 (pytest lists them in its summary), for someone to judge.
+
+The audits are the heaviest load of `make test` (Chromium's renderers keep two cores busy for a
+minute and a half): they run as background works (tests/conftest.py), on a build of their own,
+in the CPU time the gradings leave idle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
@@ -21,7 +29,15 @@ from playwright.async_api import Page
 
 from grader.browser import chromium, static_files
 from grader.manifest import load_course
-from tests.conftest import Site, require_chromium, url_of
+from tests.conftest import (
+    BACKGROUND_WAIT,
+    Site,
+    ahead_of_time,
+    build_site,
+    require_chromium,
+    result_of,
+    url_of,
+)
 
 require_chromium()
 
@@ -69,6 +85,7 @@ async def audit(site: Site, paths: list[str], preference: str) -> dict[str, list
             context = await browser.new_context(
                 color_scheme=preference, viewport={"width": 1280, "height": 900}
             )
+            context.set_default_timeout(BACKGROUND_WAIT * 1000)
             tabs = [await context.new_page() for _ in range(TABS)]
 
             async def check(page: Page, share: list[str]) -> None:
@@ -84,7 +101,7 @@ async def audit(site: Site, paths: list[str], preference: str) -> dict[str, list
             await page.goto(f"http://127.0.0.1:{port}/")
             await page.locator("input.md-search__input").click()
             await page.keyboard.type(SEARCH, delay=30)  # search reacts to keys, as a person types
-            await page.locator(".md-search-result__item").first.wait_for(timeout=15_000)
+            await page.locator(".md-search-result__item").first.wait_for()
             await page.wait_for_function(SETTLED)  # results fade in: axe reads colours as shown
             found[f"/ with search results for {SEARCH!r}"] = await violations(page, axe)
     return dict(sorted(found.items()))
@@ -100,15 +117,39 @@ def described(where: str, violation: dict) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Audit:
+    site: Site
+    found: dict[str, list[dict]]
+    """axe's violations by page (`audit`); empty if the site did not build."""
+
+
+@functools.cache  # background works run one at a time: the schemes' audits share one build
+def site_in(scratch: Path) -> Site:
+    return build_site(scratch / "audited-site", timeout=BACKGROUND_WAIT)
+
+
+@ahead_of_time("site_audit", background=True)
+def audit_site(params: dict[str, Any], folder: Path) -> Audit:
+    site = site_in(folder.parent)
+    if site.returncode != 0:
+        return Audit(site, {})
+    return Audit(site, asyncio.run(audit(site, built_pages(site), params["preference"])))
+
+
+@pytest.fixture
+def site_audit(request: pytest.FixtureRequest) -> Audit:
+    return result_of(request)
+
+
 @pytest.mark.parametrize("preference", SCHEMES)
-def test_every_page_meets_wcag_aa(site: Site, preference: str):
+def test_every_page_meets_wcag_aa(site_audit: Audit, preference: str):
+    site, found = site_audit.site, site_audit.found
     assert site.returncode == 0, site.output
     paths = built_pages(site)
     course = load_course()
     for page in ["index.md", *(p for lab in course.labs for p in (lab.lesson, lab.page))]:
         assert url_of(page) in paths, f"{page} was not found in the built site: {paths}"
-
-    found = asyncio.run(audit(site, paths, preference))
 
     failing = []
     for where, page_violations in found.items():
