@@ -58,25 +58,28 @@ async def test_a_stream_is_paced_and_sees_its_client_leave():
                     break
             left = time.perf_counter()
             call = api.messages()[0]
-            while call.ended is None and time.perf_counter() < left + 2:
+            while call.ended is None and time.perf_counter() < left + 10:
                 await asyncio.sleep(0.01)
     assert call.hung_up and call.usage is None
-    assert call.ended - left < 0.5 and len(call.deltas) < 10
+    assert len(call.deltas) < 10  # of 40 words: it stopped writing soon after the client left
 
 
 @pytest.mark.asyncio
 async def test_latency_delays_each_answer_and_answers_at_once_are_counted():
+    """Judged on the fake's own records, not on how long the client waited: a busy machine makes
+    any wait longer, never shorter."""
     with fake_anthropic() as api:
-        api.latency = 0.2
+        api.latency = 0.5
         async with client(api) as sdk:
-            started = time.perf_counter()
             ask = sdk.messages.create(model="m", max_tokens=50, messages=MESSAGES)
             await asyncio.gather(
                 ask, sdk.messages.create(model="m", max_tokens=50, messages=MESSAGES)
             )
-            both = time.perf_counter() - started
             await sdk.messages.create(model="m", max_tokens=50, messages=MESSAGES)
-    assert 0.2 <= both < 0.4  # thought about at the same time, not one after the other
+    calls = api.messages()
+    assert all(call.ended - call.at >= api.latency for call in calls)
+    first, second = calls[:2]  # in order of arrival
+    assert second.at < first.ended  # thought about at the same time, not one after the other
     assert api.most_at_once == 2 and api.at_once == 0
 
 
