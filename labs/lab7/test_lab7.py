@@ -32,10 +32,15 @@ BASE = scaled(0.8)
 """RETRY_BASE_SECONDS: the n-th retry waits BASE · 2^(n−1)."""
 VISIBILITY = scaled(6.0)
 """VISIBILITY_TIMEOUT_SECONDS: more than JOB plus the longest pause before a retry (4 × BASE)."""
-CRASH_VISIBILITY = max(VISIBILITY, 6.0)
-"""VISIBILITY_TIMEOUT_SECONDS where a worker is killed: 6 real seconds at least. A new worker looks
-for abandoned jobs once as it starts; its start takes real seconds, and must end before the job's
-timeout does, so that what brings the job back is the regular look a long-running worker makes."""
+CRASH_JOB = scaled(4.0)
+"""JOB_SECONDS where a worker is killed, halfway through the job. A worker that acknowledges a job
+as it takes it does so milliseconds after the try starts, or later on a busy machine: halfway, the
+acknowledgement has been sent, and the job is still far from done."""
+CRASH_VISIBILITY = max(scaled(8.0), 6.0)
+"""VISIBILITY_TIMEOUT_SECONDS where a worker is killed: more than CRASH_JOB plus the longest pause
+before a retry, and 6 real seconds at least. A new worker looks for abandoned jobs once as it
+starts; its start takes real seconds, and must end before the job's timeout does, so that what
+brings the job back is the regular look a long-running worker makes."""
 TTL = scaled(2.0)
 """IDEMPOTENCY_TTL_SECONDS, in the check that waits for a key to expire."""
 PAYMENT = scaled(0.8)
@@ -212,7 +217,8 @@ async def test_job_survives_the_api(lab: LabContext):
 
 async def test_job_survives_its_worker(lab: LabContext):
     async with redis_server() as redis:
-        env = settings(redis.url, VISIBILITY_TIMEOUT_SECONDS=CRASH_VISIBILITY)
+        changes = {"VISIBILITY_TIMEOUT_SECONDS": CRASH_VISIBILITY, "JOB_SECONDS": CRASH_JOB}
+        env = settings(redis.url, **changes)
         async with lab.server(env) as api, api.client() as client:
             async with lab.worker(env) as first:
                 job_id, _ = await post_job(client, payload={"rows": 5})
@@ -223,16 +229,17 @@ async def test_job_survives_its_worker(lab: LabContext):
                     raise fail(
                         "POST /jobs", "no try of reports.run started", "the worker to run it"
                     )
+                await asyncio.sleep(CRASH_JOB / 2)
                 await first.kill()
             killed = time.monotonic()
             async with lab.worker(env) as second:
-                limit = CRASH_VISIBILITY + JOB + SLACK
+                limit = CRASH_VISIBILITY + CRASH_JOB + SLACK
                 job, seen = await job_until(client, job_id, {"succeeded", "failed"}, limit)
                 took = time.monotonic() - killed
                 retried = tries(second)
     situation = (
-        f"POST /jobs, SIGKILL to the worker's processes once the job had started, then a new "
-        f"worker (VISIBILITY_TIMEOUT_SECONDS={CRASH_VISIBILITY:g}, JOB_SECONDS={JOB:g})"
+        f"POST /jobs, SIGKILL to the worker's processes halfway through the job, then a new "
+        f"worker (VISIBILITY_TIMEOUT_SECONDS={CRASH_VISIBILITY:g}, JOB_SECONDS={CRASH_JOB:g})"
     )
     if job.get("status") != "succeeded":
         lost = " and the new worker never got it" if not retried else ""
