@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -141,7 +143,11 @@ JOBS = int(os.environ.get("COURSE_TEST_JOBS", "3"))
 grading waits on its servers for about 40 % of its time (1,430 CPU-s in 2,400 s of gradings in
 one `make test`), so three keep two cores busy; two left a quarter of the machine's CPU time
 unused over the run. Each lab holds its correct answers to their timing rules under two busy CPU
-loops, and a check gets back the time the machine made it wait (grader/runner.py)."""
+loops, and a check gets back the time the machine made it wait (grader/runner.py).
+
+One more runs once the tests that need no work are done: the main thread then only waits for
+works, and three alone left an eighth of the machine idle (sampled from /proc/stat, once a
+minute, over the second half of a `make test`)."""
 BACKGROUND_WAIT = 900
 """Seconds a background work may wait for one step (a build, a page): it runs one at a time,
 beside the JOBS, in a thread of Linux's idle scheduling class (SCHED_IDLE), as does every process
@@ -158,6 +164,11 @@ _in_background: set[str] = set()
 _by_params: dict[tuple[str, str], Future] = {}
 _futures: dict[str, dict[str, Future]] = {}
 _pool: ThreadPoolExecutor | None = None
+_slots = threading.Semaphore(JOBS)
+"""A work runs in a slot (`_start_next`); the pool has a thread more than slots, which waits."""
+_queued: deque[Callable[[], None]] = deque()
+"""The works not yet started, in the order they are to start."""
+_slot_added = False
 _background: ThreadPoolExecutor | None = None
 _scratch: Path | None = None
 STARTING_ORDER = (
@@ -167,7 +178,8 @@ STARTING_ORDER = (
 (`started_with`), then the longest kinds (a round trip grades two students and runs their
 notebooks), so that short ones fill the end, when a slot left idle is time lost. Within a kind,
 the later labs first, for the same reason: they bring more services and take longer (the
-capstone's cases took 17 s each here, Lab 1's 5 s)."""
+capstone's cases took 17 s each here, Lab 1's 5 s). Background works keep this order in their
+own pool."""
 
 
 def ahead_of_time(
@@ -204,6 +216,13 @@ def served(request: pytest.FixtureRequest, by: str) -> Future | None:
     return started_with(by, request.node.callspec.params)
 
 
+def scratch() -> Path:
+    """The session's scratch folder, which holds every work's folder and goes at its end: for what
+    works share (a work runs once its tests are collected, so the folder exists by then)."""
+    assert _scratch is not None, "no ahead-of-time work was started"
+    return _scratch
+
+
 def started_with(fixture: str, params: dict[str, Any]) -> Future | None:
     """The work started for `fixture` with `params`, if any. A work may wait for another one
     that comes before it in STARTING_ORDER: the pool starts works in the order they came."""
@@ -233,13 +252,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     judge the works, whose results are ready by then or soon. A stable sort: each group keeps
     its order."""
 
-    def group(item: pytest.Item) -> int:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        return int(
-            bool(fixtures & set(_works)) or item.get_closest_marker("after_works") is not None
-        )
+    items.sort(key=judges_works)
 
-    items.sort(key=group)
+
+def judges_works(item: pytest.Item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(fixtures & set(_works)) or item.get_closest_marker("after_works") is not None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The first test that judges works: the main thread's own tests are done, so its core goes
+    to one more work."""
+    global _slot_added
+    if judges_works(item) and not _slot_added:
+        _slot_added = True
+        _slots.release()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -254,7 +281,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     assert set(_works) <= set(STARTING_ORDER), f"give {set(_works) - set(STARTING_ORDER)} an order"
     _scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
-    _pool = ThreadPoolExecutor(JOBS, thread_name_prefix="ahead-of-time")
+    _pool = ThreadPoolExecutor(JOBS + 1, thread_name_prefix="ahead-of-time")
     _background = ThreadPoolExecutor(
         1, thread_name_prefix="background", initializer=_lower_priority
     )
@@ -265,10 +292,35 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             continue
         folder = _scratch / str(number)
         folder.mkdir()
-        pool = _background if fixture in _in_background else _pool
-        future = pool.submit(_works[fixture], item.callspec.params, folder)
+        if fixture in _in_background:
+            future = _background.submit(_works[fixture], item.callspec.params, folder)
+        else:
+            future = _queue(_works[fixture], item.callspec.params, folder)
         _futures.setdefault(fixture, {})[item.nodeid] = future
         _by_params[(fixture, params)] = future
+
+
+def _queue(work: Work, params: dict[str, Any], folder: Path) -> Future:
+    """`work`'s future: it starts when every work queued before it has started and a slot is
+    free."""
+    future: Future = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(work(params, folder))
+            except BaseException as error:  # the test that judges the work raises it
+                future.set_exception(error)
+
+    _queued.append(run)
+    _pool.submit(_start_next)
+    return future
+
+
+def _start_next() -> None:
+    """Whichever thread gets a free slot runs the next work: works start in the order queued."""
+    with _slots:
+        _queued.popleft()()
 
 
 def _lower_priority() -> None:

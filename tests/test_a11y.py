@@ -36,6 +36,7 @@ from tests.conftest import (
     build_site,
     require_chromium,
     result_of,
+    scratch,
     url_of,
 )
 
@@ -120,21 +121,24 @@ def described(where: str, violation: dict) -> str:
 @dataclass(frozen=True)
 class Audit:
     site: Site
+    pages: list[str]
+    """`built_pages(site)`: what was audited."""
     found: dict[str, list[dict]]
     """axe's violations by page (`audit`); empty if the site did not build."""
 
 
 @functools.cache  # background works run one at a time: the schemes' audits share one build
-def site_in(scratch: Path) -> Site:
-    return build_site(scratch / "audited-site", timeout=BACKGROUND_WAIT)
+def audited_site() -> Site:
+    return build_site(scratch() / "audited-site", timeout=BACKGROUND_WAIT)
 
 
 @ahead_of_time("site_audit", background=True)
 def audit_site(params: dict[str, Any], folder: Path) -> Audit:
-    site = site_in(folder.parent)
+    site = audited_site()
     if site.returncode != 0:
-        return Audit(site, {})
-    return Audit(site, asyncio.run(audit(site, built_pages(site), params["preference"])))
+        return Audit(site, [], {})
+    pages = built_pages(site)
+    return Audit(site, pages, asyncio.run(audit(site, pages, params["preference"])))
 
 
 @pytest.fixture
@@ -144,9 +148,8 @@ def site_audit(request: pytest.FixtureRequest) -> Audit:
 
 @pytest.mark.parametrize("preference", SCHEMES)
 def test_every_page_meets_wcag_aa(site_audit: Audit, preference: str):
-    site, found = site_audit.site, site_audit.found
+    site, paths, found = site_audit.site, site_audit.pages, site_audit.found
     assert site.returncode == 0, site.output
-    paths = built_pages(site)
     course = load_course()
     for page in ["index.md", *(p for lab in course.labs for p in (lab.lesson, lab.page))]:
         assert url_of(page) in paths, f"{page} was not found in the built site: {paths}"
