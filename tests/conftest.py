@@ -186,11 +186,12 @@ def ahead_of_time(
     fixture: str, served_by: str | None = None, *, background: bool = False
 ) -> Callable[[Work], Work]:
     """Registers `work` for every selected test that uses the fixture named `fixture`: all of
-    them start, JOBS at a time, as soon as the session has collected its tests, and run beside the
-    tests that need none (the site, the style, the examples, ...), which would otherwise leave a
-    core idle. The fixture itself is `result_of(request)`: it waits for its test's work. Where a
-    selected test with the same parameters uses `served_by`, whose work does this one's too, this
-    one is not started: its fixture reads the other's result (`served(request, served_by)`).
+    them start, JOBS at a time, as soon as the session has collected its tests, and run beside
+    the tests that need none (the site, the style, the examples, ...), which would otherwise
+    leave a core idle; once those are done, JOBS + 1 at a time. The fixture itself is
+    `result_of(request)`: it waits for its test's work. Where a selected test with the same
+    parameters uses `served_by`, whose work does this one's too, this one is not started: its
+    fixture reads the other's result (`served(request, served_by)`).
 
     A `background` work runs in the background thread instead (BACKGROUND_WAIT): for work with
     no timing to hold that loads the machine, as a browser auditing every page does."""
