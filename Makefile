@@ -37,9 +37,10 @@ EXCLUDED := excluded-packages.txt
 # with an empty cache): pip installs uv into the environment first, and uv does the rest. Compiled
 # to bytecode at install, as pip does: the grader's processes write none (nothing they import may
 # change a learner's folder), so without it each would compile ChromaDB's sources afresh.
-# For the same reason, `pytest --help` last: pytest rewrites the asserts of every package that
-# brings a pytest plugin (anyio, pytest-asyncio, the grader, ...) as it loads them, and keeps the
-# result beside each; loading them, it writes them once, and each grading saves 0.25 s of CPU.
+# For the same reason, `pytest --help` after the installs: pytest rewrites the asserts of every
+# package that brings a pytest plugin (anyio, pytest-asyncio, the grader, ...) as it loads them,
+# and keeps the result beside each; loading them, it writes them once, and each grading saves
+# 0.25 s of CPU.
 $(INSTALLED): pyproject.toml $(EXCLUDED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
