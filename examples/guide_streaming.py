@@ -2,7 +2,9 @@
 `EventSourceResponse`: a `delta` event per piece of text, then a `done` event with the usage.
 Beside it, the same answer buffered (sent whole once the model has finished), a middleware that
 buffers a stream without meaning to, and a stream detached from its request, which keeps paying
-for tokens after the visitor has gone.
+for tokens after the visitor has gone. Last, why the model's stream is opened on the response's
+exits rather than in the generator alone: a generator that FastAPI stops at a `yield` is closed
+only by the garbage collector.
 
 Module 9's lesson (sections "Server-sent events", "Time to first token" and "When the client
 disconnects") includes this file. Run its tests with `pytest examples/guide_streaming.py`: each
@@ -10,19 +12,24 @@ serves the app on a real uvicorn server, in front of the fake Anthropic API.
 """
 
 import asyncio
+import gc
+import itertools
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
+from typing import Annotated
 
 import anthropic
 import fastapi.routing
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from guide_client import GuideSettings, ModelClient, model_lifespan, serving, settings_for
 from pydantic import BaseModel, Field
+from travel_upstreams import running
 
 from grader.fakes.anthropic import FakeAnthropic, fake_anthropic
 
@@ -36,6 +43,18 @@ class Question(BaseModel):
 
 class Answer(BaseModel):
     text: str
+
+
+# --8<-- [start:exits]
+async def response_exits() -> AsyncIterator[AsyncExitStack]:
+    """What a route opens for its response, closed when the response ends, however it ended:
+    FastAPI runs a dependency's code after `yield` once the response is over."""
+    async with AsyncExitStack() as exits:
+        yield exits
+
+
+ResponseExits = Annotated[AsyncExitStack, Depends(response_exits)]
+# --8<-- [end:exits]
 
 
 def make_app(settings: GuideSettings) -> FastAPI:
@@ -52,13 +71,16 @@ def make_app(settings: GuideSettings) -> FastAPI:
     # --8<-- [start:stream]
     @app.post("/guide/answers/stream", response_class=EventSourceResponse)
     async def stream_answer(
-        question: Question, client: ModelClient
+        question: Question, client: ModelClient, exits: ResponseExits
     ) -> AsyncIterator[ServerSentEvent]:
         try:
-            async with client.messages.stream(**request_for(question)) as stream:
-                async for text in stream.text_stream:
-                    yield ServerSentEvent(event="delta", data={"text": text})
-                message = await stream.get_final_message()
+            # closed with the response, the visitor gone included ("When the client disconnects")
+            stream = await exits.enter_async_context(
+                client.messages.stream(**request_for(question))
+            )
+            async for text in stream.text_stream:
+                yield ServerSentEvent(event="delta", data={"text": text})
+            message = await stream.get_final_message()
         except anthropic.APIError as error:  # the 200 has gone: say it in the stream
             yield ServerSentEvent(event="error", data={"message": type(error).__name__})
             return
@@ -271,3 +293,86 @@ def test_a_detached_stream_keeps_paying_after_the_visitor_left(api: FakeAnthropi
 
 
 # --8<-- [end:disconnect_tests]
+
+
+# --8<-- [start:parked]
+class Reel:
+    """Stands for whatever a stream holds open, the model's response among them: it notes when
+    it is closed."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def __aenter__(self) -> "Reel":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.closed = True
+
+
+def captions_app(reel: Reel) -> FastAPI:
+    """Captions without end, each ready at once: the generator is always ahead of its reader, so
+    it is stopped at a `yield` when the visitor leaves, never at an `await`."""
+    app = FastAPI()
+
+    @app.get("/captions/held-by-generator", response_class=EventSourceResponse)
+    async def held_by_generator() -> AsyncIterator[ServerSentEvent]:
+        async with reel:
+            for number in itertools.count():
+                yield ServerSentEvent(data={"caption": number})
+
+    @app.get("/captions/held-by-response", response_class=EventSourceResponse)
+    async def held_by_response(exits: ResponseExits) -> AsyncIterator[ServerSentEvent]:
+        await exits.enter_async_context(reel)
+        for number in itertools.count():
+            yield ServerSentEvent(data={"caption": number})
+
+    return app
+
+
+# --8<-- [end:parked]
+
+
+def leave_after_two_events(url: str, path: str) -> None:
+    with httpx.Client(base_url=url) as http, http.stream("GET", path) as response:
+        received = events(response.iter_lines())
+        next(received), next(received)
+
+
+@pytest.fixture
+def no_garbage_collection() -> Iterator[None]:
+    """Python's collector runs whenever enough objects have been made; off, a test sees what is
+    left to it."""
+    gc.disable()
+    yield
+    gc.enable()
+
+
+def wait_until_closed(reel: Reel, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not reel.closed:
+        assert time.monotonic() < deadline, "the reel was never closed"
+        time.sleep(0.01)
+
+
+# --8<-- [start:parked_tests]
+@pytest.mark.usefixtures("no_garbage_collection")
+def test_a_generator_stopped_at_yield_is_left_to_the_garbage_collector() -> None:
+    reel = Reel()
+    with running(captions_app(reel)) as url:
+        leave_after_two_events(url, "/captions/held-by-generator")
+        time.sleep(0.5)
+        assert not reel.closed  # FastAPI cancelled its task: the generator still holds the reel
+        gc.collect()
+        wait_until_closed(reel)  # the collector finalizes the generator: only then is it closed
+
+
+@pytest.mark.usefixtures("no_garbage_collection")
+def test_what_the_response_holds_closes_when_the_visitor_leaves() -> None:
+    reel = Reel()
+    with running(captions_app(reel)) as url:
+        leave_after_two_events(url, "/captions/held-by-response")
+        wait_until_closed(reel)  # by the response's exits: the collector is off
+
+
+# --8<-- [end:parked_tests]

@@ -7,7 +7,8 @@ declares for one scope; `AdminDep` guards the admin API.
 """
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
 from typing import Annotated
 
 import anthropic
@@ -61,11 +62,21 @@ def get_db(settings: SettingsDep) -> Iterator[sqlite3.Connection]:
     yield from database.connect(settings.database_path)
 
 
+async def get_response_exits() -> AsyncIterator[AsyncExitStack]:
+    """What a route opens for its response, closed once the response is over, however it ended:
+    FastAPI runs a dependency's code after `yield` then, for a stream once the client has it all
+    or has gone. Held by the route's generator alone, it would close only with the generator, and
+    a generator that FastAPI stops at a `yield` is left to the garbage collector."""
+    async with AsyncExitStack() as exits:
+        yield exits
+
+
 ClientDep = Annotated[anthropic.AsyncAnthropic, Depends(get_client)]
 KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]
 ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
 LedgerDep = Annotated[UsageLedger, Depends(get_ledger)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+ResponseExitsDep = Annotated[AsyncExitStack, Depends(get_response_exits)]
 # scope="function": the request's transaction commits before its response goes out, so the
 # client's next request sees what this one wrote (by default, it would commit after), and a
 # streamed answer does not hold a connection open for as long as the model writes.

@@ -1,6 +1,8 @@
 """What routes receive through dependency injection, as `Annotated` aliases. Each should be
 created once, in the lifespan (main.py), and read from the request's state."""
 
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Annotated
 
 import anthropic
@@ -33,8 +35,18 @@ def get_ledger(request: Request) -> UsageLedger:
     return request.state.ledger
 
 
+async def get_response_exits() -> AsyncIterator[AsyncExitStack]:
+    """What a route opens for its response, closed once the response is over, however it ended:
+    FastAPI runs a dependency's code after `yield` then, for a stream once the client has it all
+    or has gone. Held by the route's generator alone, it would close only with the generator, and
+    a generator that FastAPI stops at a `yield` is left to the garbage collector."""
+    async with AsyncExitStack() as exits:
+        yield exits
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClientDep = Annotated[anthropic.AsyncAnthropic, Depends(get_client)]
 KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]
 ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
 LedgerDep = Annotated[UsageLedger, Depends(get_ledger)]
+ResponseExitsDep = Annotated[AsyncExitStack, Depends(get_response_exits)]

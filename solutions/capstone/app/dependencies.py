@@ -9,7 +9,8 @@ rate limit, then checks the scope (403). `AdminDep` admits the admin key only.
 
 import hmac
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
 from typing import Annotated
 
 import anthropic
@@ -56,11 +57,21 @@ def get_db(settings: SettingsDep) -> Iterator[sqlite3.Connection]:
     yield from database.connect(settings.database_path)
 
 
+async def get_response_exits() -> AsyncIterator[AsyncExitStack]:
+    """What a route opens for its response, closed once the response is over, however it ended:
+    FastAPI runs a dependency's code after `yield` then, for a stream once the client has it all
+    or has gone. Held by the route's generator alone, it would close only with the generator, and
+    a generator that FastAPI stops at a `yield` is left to the garbage collector."""
+    async with AsyncExitStack() as exits:
+        yield exits
+
+
 ClientDep = Annotated[anthropic.AsyncAnthropic, Depends(get_client)]
 KnowledgeDep = Annotated[Knowledge, Depends(get_knowledge)]
 ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
 LedgerDep = Annotated[UsageLedger, Depends(get_ledger)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+ResponseExitsDep = Annotated[AsyncExitStack, Depends(get_response_exits)]
 # scope="function": the request's transaction commits before its response goes out, so the
 # client's next request sees what this one wrote (by default, it would commit after), and a
 # streamed answer does not hold a connection open for as long as the model writes.

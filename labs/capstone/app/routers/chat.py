@@ -5,7 +5,14 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from app.dependencies import AskDep, ClientDep, ConversationsDep, LedgerDep, SettingsDep
+from app.dependencies import (
+    AskDep,
+    ClientDep,
+    ConversationsDep,
+    LedgerDep,
+    ResponseExitsDep,
+    SettingsDep,
+)
 from app.errors import ModelUnavailable
 from app.models.assistant import ChatMessage
 from app.services import model
@@ -23,14 +30,16 @@ async def chat(
     settings: SettingsDep,
     conversations: ConversationsDep,
     ledger: LedgerDep,
+    exits: ResponseExitsDep,
 ) -> AsyncIterator[ServerSentEvent]:
     # TODO 4a: the model remembers nothing: send the session's turns so far, then the new message
     # (conversations.messages), and record the exchange once it has been answered in full.
     messages = [{"role": "user", "content": body.message}]
     try:
         # TODO 4a: this waits for the whole answer and sends it as one event. Stream it instead
-        # (model.stream): one event `{"text": ...}` per piece of text, as each arrives; when the
-        # client leaves, leaving the `async with` closes the model's stream.
+        # (model.stream): one event `{"text": ...}` per piece of text, as each arrives. Open the
+        # stream on `exits` (exits.enter_async_context): they close it with the response, the
+        # moment the client leaves.
         answer = await model.complete(client, settings, SYSTEM, messages)
     except ModelUnavailable as error:  # the answer has begun (200): an error event ends it
         yield ServerSentEvent(event="error", data=error.body())

@@ -72,7 +72,8 @@ async def stream(
     client: anthropic.AsyncAnthropic, settings: Settings, system: str, messages: list[MessageParam]
 ) -> AsyncIterator[AsyncMessageStream]:
     """The model's answer as it is written. Leaving the block closes the upstream response, also
-    when it is left early: a client that went away cancels its stream, and the model stops."""
+    when it is left early (the chat leaves it when its response ends, the client gone included),
+    and the model stops."""
     async with AsyncExitStack() as stack:
 
         async def ask(model: str) -> AsyncMessageStream:

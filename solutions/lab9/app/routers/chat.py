@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from app.deps import ClientDep, ConversationsDep, LedgerDep, SettingsDep
+from app.deps import ClientDep, ConversationsDep, LedgerDep, ResponseExitsDep, SettingsDep
 from app.errors import ModelUnavailable
 from app.models import ChatMessage
 from app.services import model
@@ -22,14 +22,17 @@ async def chat(
     settings: SettingsDep,
     conversations: ConversationsDep,
     ledger: LedgerDep,
+    exits: ResponseExitsDep,
 ) -> AsyncIterator[ServerSentEvent]:
-    """One event per piece of text as the model writes it, then `done` with the usage."""
+    """One event per piece of text as the model writes it, then `done` with the usage. The
+    model's stream is opened on `exits`, which close it with the response: at once when the
+    client leaves, whether this generator is waiting on the model or on its reader."""
     messages = conversations.messages(body.session_id, body.message)
     try:
-        async with model.stream(client, settings, SYSTEM, messages) as stream:
-            async for text in stream.text_stream:
-                yield ServerSentEvent(data={"text": text})
-            answer = await stream.get_final_message()
+        stream = await exits.enter_async_context(model.stream(client, settings, SYSTEM, messages))
+        async for text in stream.text_stream:
+            yield ServerSentEvent(data={"text": text})
+        answer = await stream.get_final_message()
     except ModelUnavailable as error:  # the answer has begun (200): an error event ends it
         yield ServerSentEvent(event="error", data=error.body())
         return
