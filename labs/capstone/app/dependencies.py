@@ -3,7 +3,8 @@
 The model client, the knowledge store, the conversations, the usage ledger and the rate limiter
 belong to the process: created once, in the lifespan (main.py), and read from the request's state.
 `ApiKeyDep` authenticates an X-API-Key; `require_scope(scope)` builds the dependency a route
-declares for one scope; `AdminDep` guards the admin API.
+declares for one scope; `AdminDep` guards the admin API. `ResponseExitsDep` closes what a route
+opened for its response once the response is over.
 """
 
 import sqlite3

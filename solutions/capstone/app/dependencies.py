@@ -5,6 +5,7 @@ are created once, in the lifespan (main.py), and read from the request's state: 
 request. `ApiKeyDep` authenticates an X-API-Key (401 without a live one); `require_scope(scope)`
 builds the dependency a route declares for one scope: it counts the request against that key's
 rate limit, then checks the scope (403). `AdminDep` admits the admin key only.
+`ResponseExitsDep` closes what a route opened for its response once the response is over.
 """
 
 import hmac

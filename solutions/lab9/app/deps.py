@@ -1,5 +1,6 @@
-"""What routes receive through dependency injection, as `Annotated` aliases. Each is created
-once, in the lifespan (main.py), and read from the request's state."""
+"""What routes receive through dependency injection, as `Annotated` aliases. The services are
+created once, in the lifespan (main.py), and read from the request's state; the response's exits
+are made per request."""
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
