@@ -31,7 +31,9 @@ def test_batch_grades_a_mixed_class(tmp_path, submission):
     submission(LAB, [], "class/ada")
     shutil.copytree(LAB.workspace / "app", students / "bob" / "app")  # the untouched starter
     submission(LAB, broken("raise RuntimeError('not finished')\n"), "class/cy")
-    submission(LAB, broken("while True:\n    pass\n"), "class/dee")
+    # asleep, not busy: a busy start-up burns 5 CPU-s in each of the lab's five environments
+    # before it is stopped (tests/test_grader.py and the sandbox's spinner grade that one)
+    submission(LAB, broken("import time\ntime.sleep(3600)\n"), "class/dee")
     submission(LAB, broken("cache = bytearray(8 * 1024**3)\n"), "class/eve")
     scratch = tmp_path / "scratch"
     scratch.mkdir()

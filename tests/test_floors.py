@@ -190,10 +190,15 @@ def test_examples_pass_on_the_floor_versions() -> None:
     expected = [Version(next(iter(requirement.specifier)).version) for requirement in pinned]
     versions = [Version(version) for version in found.stdout.split()]
     assert versions == expected, f"the project's own packages shadow the floors: {found.stdout}"
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    # The floors are installed without bytecode. The examples' servers, a process each, would
+    # compile them afresh every time; kept in the environment's own folder, each module is
+    # compiled once, and nothing is written into the repository.
+    env |= {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(FLOORS_VENV / "pycache")}
     run = subprocess.run(
         [str(python), "-m", "pytest", "examples", "-p", "no:cacheprovider", "-q", "-x"],
         cwd=ROOT,
-        env={key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=600,
