@@ -29,19 +29,9 @@ WAIT = 0.5
 ROUTES = ["/captions/held-by-generator", "/captions/held-by-response"]
 
 
-class ClosingReel(Reel):
-    """A reel that notes when it closed."""
-
-    closed_at: float | None = None
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await super().__aexit__(*exc_info)
-        self.closed_at = time.perf_counter()
-
-
 def trial(route: str) -> float | None:
     """Seconds from leaving to the reel closed, or None if it was not closed within WAIT."""
-    reel = ClosingReel()
+    reel = Reel()
     with running(captions_app(reel)) as url:
         leave_after_two_events(url, route)
         left = time.perf_counter()

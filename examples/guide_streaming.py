@@ -298,16 +298,16 @@ def test_a_detached_stream_keeps_paying_after_the_visitor_left(api: FakeAnthropi
 # --8<-- [start:parked]
 class Reel:
     """Stands for whatever a stream holds open, the model's response among them: it notes when
-    it is closed."""
+    it is closed (`time.perf_counter()`), None while open."""
 
     def __init__(self) -> None:
-        self.closed = False
+        self.closed_at: float | None = None
 
     async def __aenter__(self) -> "Reel":
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self.closed = True
+        self.closed_at = time.perf_counter()
 
 
 def captions_app(reel: Reel) -> FastAPI:
@@ -350,7 +350,7 @@ def no_garbage_collection() -> Iterator[None]:
 
 def wait_until_closed(reel: Reel, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
-    while not reel.closed:
+    while reel.closed_at is None:
         assert time.monotonic() < deadline, "the reel was never closed"
         time.sleep(0.01)
 
@@ -362,7 +362,7 @@ def test_a_generator_stopped_at_yield_is_left_to_the_garbage_collector() -> None
     with running(captions_app(reel)) as url:
         leave_after_two_events(url, "/captions/held-by-generator")
         time.sleep(0.5)
-        assert not reel.closed  # FastAPI cancelled its task: the generator still holds the reel
+        assert reel.closed_at is None  # FastAPI cancelled its task; the generator holds the reel
         gc.collect()
         wait_until_closed(reel)  # the collector finalizes the generator: only then is it closed
 
