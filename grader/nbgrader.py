@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def generate(labs: list[Lab], course: Path) -> None:
         )
 
 
-def tool_env() -> dict[str, str]:
-    """The environment for nbgrader: it runs `alembic` by name, from this Python's bin/ folder."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return {**os.environ, "PATH": path}
+def tool_env(environment: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """`environment` as nbgrader needs it: it runs `alembic` by name, from this Python's bin/."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
+    return {**environment, "PATH": path}

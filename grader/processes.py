@@ -9,6 +9,11 @@ grader's: the sandbox starts the fork server as that user and hands it over to t
 (HANDED_OVER_FD, HANDED_OVER_PID). The grader then starts every server through it and no other
 way, cannot start another one (it holds no right to change user), and shares each server's
 folder with that user through their common group.
+
+Where TEMPLATE names a socket (`make test` sets it for the hundreds of gradings it runs,
+tests/conftest.py), the fork server is instead forked by a template that imported the lab's
+modules once (grader/forkserver.py): the same fork server, minus the imports, although not a child
+of the grader.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import atexit
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -38,6 +44,7 @@ UNSEEN_WAIT = 15.0
 imports the preloaded modules first), so that the server is killed rather than left unseen."""
 HANDED_OVER_FD = "GRADER_FORKSERVER_FD"
 HANDED_OVER_PID = "GRADER_FORKSERVER_PID"
+TEMPLATE = "GRADER_FORKSERVER_TEMPLATE"
 
 
 class ServerProcess(Protocol):
@@ -152,13 +159,50 @@ class InheritedChild:
             os.kill(self.pid, signal.SIGKILL)
 
 
+class TemplateFork:
+    """A fork server a template forked (TEMPLATE): not this process's child, so known by a pidfd
+    and never waited for; its parent, the template, reaps it."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._pidfd = os.pidfd_open(pid)
+        self.returncode: int | None = None
+        """None while it runs; then -1: its exit status is its parent's to read."""
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self._pidfd], [], [], 0)[0]:
+            self.returncode = -1
+            os.close(self._pidfd)
+        return self.returncode
+
+    def wait(self) -> int:
+        while (status := self.poll()) is None:
+            select.select([self._pidfd], [], [])
+        return status
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+    @classmethod
+    def fork_from(cls, template: str, control: socket.socket) -> TemplateFork:
+        """The fork server the template listening at `template` forked, holding `control`."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.connect(template)
+            socket.send_fds(connection, [b"."], [control.fileno()])
+            pid = connection.recv(32)
+        if not pid:
+            raise RuntimeError(f"The fork server template at {template} could not fork")
+        return cls(int(pid))
+
+
 class ForkServer:
     """The grader's end of its fork server: one it started, or one the sandbox handed over."""
 
     def __init__(
         self,
         control: socket.socket,
-        process: subprocess.Popen[bytes] | InheritedChild,
+        process: subprocess.Popen[bytes] | InheritedChild | TemplateFork,
         *,
         handed_over: bool = False,
     ) -> None:
@@ -170,11 +214,15 @@ class ForkServer:
 
     @classmethod
     def start(cls, *, as_user: Sequence[str] = (), umask: int = -1) -> ForkServer:
-        """A fork server, a child of this process, with `umask` for it and its servers if one is
-        given. `as_user`, a command that runs another as another user (setpriv, in class
-        grading's sandbox), runs it as the app's own user: then none of the servers it starts,
-        as the same user, may trace it (see grader/forkserver.py)."""
+        """A fork server, a child of this process (or of a template, see TEMPLATE), with `umask`
+        for it and its servers if one is given. `as_user`, a command that runs another as
+        another user (setpriv, in class grading's sandbox), runs it as the app's own user: then
+        none of the servers it starts, as the same user, may trace it (see
+        grader/forkserver.py)."""
         control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if TEMPLATE in os.environ and not as_user:
+            with theirs:
+                return cls(control, TemplateFork.fork_from(os.environ[TEMPLATE], theirs))
         command = [*as_user, sys.executable, "-m", "grader.forkserver", str(theirs.fileno())]
         with theirs:
             process = subprocess.Popen(

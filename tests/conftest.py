@@ -6,13 +6,14 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 
 from grader.browser import chromium_path
 from grader.manifest import ROOT, Lab, page_path
+from grader.processes import TEMPLATE
 from tests.labcases import Edit, edits_of, graded_with
 
 
@@ -62,7 +64,7 @@ def build_site(folder: Path, timeout: float = 300) -> Site:
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(folder)],
         cwd=ROOT,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        env=environment(NO_MKDOCS_2_WARNING="1"),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -95,7 +97,7 @@ def run_grading(
     process = subprocess.Popen(
         [*command, "--results", str(results), *options],
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env=environment(**(env or {})),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -159,6 +161,8 @@ Work = Callable[[dict[str, Any], Path], Any]
 """Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the
 test judges (or an exception it raises)."""
 _works: dict[str, Work] = {}
+_environment: dict[str, str] = {}
+"""os.environ as it was when the works started, before any test ran: see `environment`."""
 _served_by: dict[str, str] = {}
 _in_background: set[str] = set()
 _by_params: dict[tuple[str, str], Future] = {}
@@ -282,6 +286,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     assert set(_works) <= set(STARTING_ORDER), f"give {set(_works) - set(STARTING_ORDER)} an order"
     _scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
+    _environment.update(os.environ)
     _pool = ThreadPoolExecutor(JOBS + 1, thread_name_prefix="ahead-of-time")
     _background = ThreadPoolExecutor(
         1, thread_name_prefix="background", initializer=_lower_priority
@@ -299,6 +304,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             future = _queue(_works[fixture], item.callspec.params, folder)
         _futures.setdefault(fixture, {})[item.nodeid] = future
         _by_params[(fixture, params)] = future
+
+
+def environment(**changes: str) -> dict[str, str]:
+    """The environment, with `changes`, for a process a test starts. In a work's thread, the
+    session's as the works started: the main thread's tests change os.environ meanwhile (pytest
+    sets PYTEST_CURRENT_TEST for each test, examples monkeypatch PORT or WEB_CONCURRENCY), and a
+    copy made then could miss a variable removed halfway through (KeyError, seen here) or hand an
+    example's PORT to a grading."""
+    if threading.current_thread() is threading.main_thread():
+        return {**os.environ, **changes}
+    return {**_environment, **changes}
 
 
 def _queue(work: Work, params: dict[str, Any], folder: Path) -> Future:
@@ -341,6 +357,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for pool in (_pool, _background):
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+    for _, template in _templates.values():
+        template.kill()
+        template.wait()
     if _scratch is not None:
         shutil.rmtree(_scratch, ignore_errors=True)
 
@@ -354,7 +373,40 @@ def grade_case(params: dict[str, Any], folder: Path) -> Grading:
     copy = make_submission(lab, edits_of(case), folder / "submission")
     selected = graded_with(lab, case)
     only = ["-k", " or ".join(selected)] if selected else []
-    return run_grading(lab, folder / "results.json", "--submission", str(copy), *only)
+    env = {TEMPLATE: fork_server_template(lab)}
+    return run_grading(lab, folder / "results.json", "--submission", str(copy), *only, env=env)
+
+
+_templates: dict[tuple[str, ...], tuple[str, subprocess.Popen]] = {}
+"""By the modules they import, the fork server templates started, and where each listens."""
+_templates_starting = threading.Lock()
+
+
+def fork_server_template(lab: Lab) -> str:
+    """Where a fork server template with `lab`'s modules listens (grader/forkserver.py), started
+    on first use. The cases' gradings fork their fork servers from it: each would otherwise
+    import FastAPI and the lab's modules again (0.45 CPU-s, 2.3 for Lab 9's), hundreds of times
+    a run. The labs' own gradings (test_labs.py) start theirs as a learner's grading does."""
+    with _templates_starting:
+        if lab.preload not in _templates:
+            path = str(scratch() / f"forkserver-{len(_templates)}.sock")
+            _templates[lab.preload] = (path, start_fork_server_template(path, lab.preload))
+        return _templates[lab.preload][0]
+
+
+def start_fork_server_template(path: str, preload: Collection[str]) -> subprocess.Popen:
+    """A fork server template importing `preload`, listening at `path` (a new socket's) already:
+    a grading may connect before it has imported anything."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen()
+        command = ["-m", "grader.forkserver", "--template", str(listener.fileno()), *preload]
+        return subprocess.Popen(
+            [sys.executable, *command],
+            pass_fds=[listener.fileno()],
+            stdin=subprocess.DEVNULL,
+            env=environment(PYTHONUNBUFFERED="1"),
+        )
 
 
 @pytest.fixture
@@ -384,7 +436,7 @@ def run_reaped(
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
-            **options,
+            **{"env": environment(), **options},
         )
         if interrupt_once is not None:
             while reaper.poll() is None and not interrupt_once():

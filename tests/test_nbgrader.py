@@ -15,7 +15,7 @@ import pytest
 
 from grader.manifest import Lab, load_course
 from grader.nbgrader import tool_env
-from tests.conftest import ahead_of_time, result_of, run_grading, started_with
+from tests.conftest import ahead_of_time, environment, result_of, run_grading, started_with
 
 LABS = load_course().labs
 
@@ -38,7 +38,7 @@ def round_trip(lab: Lab, folder: Path) -> RoundTrip:
         name: str(folder / name.lower())
         for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
     }
-    env = {**tool_env(), **jupyter}  # nbgrader runs alembic, from this Python's bin/
+    env = {**tool_env(environment()), **jupyter}  # nbgrader runs alembic, from this Python's bin/
 
     def run(*command: str) -> None:
         done = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True)

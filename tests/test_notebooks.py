@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -10,7 +9,7 @@ import pytest
 from nbclient import NotebookClient
 
 from grader.manifest import ROOT, Lab, load_course
-from tests.conftest import ahead_of_time, result_of, served
+from tests.conftest import ahead_of_time, environment, result_of, served
 
 LABS = load_course().labs
 
@@ -28,7 +27,7 @@ def run_notebook(params: dict, folder: Path) -> nbformat.NotebookNode:
     """A lab's notebook, run on the reference solution: its kernel has an environment of its
     own, with its own grades folder."""
     lab: Lab = params["lab"]
-    env = {**os.environ, "COURSE_NOTEBOOK_SOLUTIONS": "1", "COURSE_GRADES_DIR": str(folder)}
+    env = environment(COURSE_NOTEBOOK_SOLUTIONS="1", COURSE_GRADES_DIR=str(folder))
     notebook = nbformat.read(ROOT / lab.notebook, as_version=4)
     resources = {"metadata": {"path": str(ROOT / "notebooks")}}
     NotebookClient(notebook, timeout=120, resources=resources).execute(env=env)

@@ -1,11 +1,16 @@
 """A forked server is the same process a spawned one is: what an app can see of its process, how it
-ends, and nothing of the fork server's left in it (grader/processes.py, grader/forkserver.py)."""
+ends, and nothing of the fork server's left in it (grader/processes.py, grader/forkserver.py); and
+so is one whose fork server a template forked, as in `make test`'s gradings of the cases."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,7 @@ from grader.failures import AppDidNotStart
 from grader.forkserver import ALWAYS_PRELOADED
 from grader.manifest import load_course
 from grader.server import LabServer, serve
+from tests.conftest import start_fork_server_template
 
 # An app that reports what it can see of its own process.
 INTROSPECTING_APP = """
@@ -50,14 +56,31 @@ def process() -> dict[str, object]:
         "pid": os.getpid(),
     }
 """
-WAYS = {"forked": "1", "spawned": "0"}
+WAYS = {"forked": "1", "spawned": "0", "templated": "1"}
+
+
+@pytest.fixture
+def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A fork server template (no modules beyond FastAPI's): where it listens, and its pid."""
+    path = str(tmp_path_factory.mktemp("template") / "forkserver.sock")
+    process = start_fork_server_template(path, ())
+    yield path, process.pid
+    process.kill()
+    process.wait()
 
 
 @pytest.fixture(params=list(WAYS))
-def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Servers started by forking (the default on Linux) and by spawning (elsewhere)."""
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Servers started by forking (the default on Linux), by spawning (elsewhere), and by a fork
+    server a template forked."""
     monkeypatch.setenv("GRADER_FORKSERVER", WAYS[request.param])
-    return request.param
+    if request.param != "templated":
+        yield request.param
+        return
+    monkeypatch.setenv(processes.TEMPLATE, request.getfixturevalue("template")[0])
+    monkeypatch.setattr(processes, "_fork_server", None)  # this test's own
+    yield request.param
+    processes.fork_server().stop()
 
 
 def app_folder(tmp_path: Path, main: str) -> Path:
@@ -131,3 +154,46 @@ def test_preloaded_module_exists(module):
     name, _, function = module.partition(":")
     assert importlib.util.find_spec(name) is not None
     assert not function or callable(getattr(importlib.import_module(name), function, None))
+
+
+# A grader that starts a server through a template's fork server, says so, and waits to be killed.
+GRADER = """
+import asyncio, sys
+from pathlib import Path
+from grader.server import serve
+
+async def main():
+    async with serve(Path(sys.argv[1]), app="app.main:app", shown_as="lab") as server:
+        print(server.process.pid, flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_templated_fork_server_and_its_servers_end_with_their_grader(template, tmp_path):
+    """The template's fork server is no child of the grader, so PDEATHSIG cannot end it: it ends
+    when the grader's end of its socket closes, even with the grader killed, and its servers
+    with it. The template goes on, for the next grading."""
+    path, template_pid = template
+    folder = app_folder(tmp_path / "lab", INTROSPECTING_APP)
+    for _ in range(2):
+        grader = subprocess.Popen(
+            [sys.executable, "-c", GRADER, str(folder)],
+            env={**os.environ, processes.TEMPLATE: path},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        server = Path(f"/proc/{grader.stdout.readline().strip()}")
+        assert server.exists() and len(children(template_pid)) == 1
+        grader.kill()
+        grader.wait()
+        deadline = time.monotonic() + 10
+        while (children(template_pid) or server.exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not children(template_pid), "the fork server outlived its grader"
+        assert not server.exists(), "the server outlived its grader"
