@@ -61,10 +61,12 @@ _called: set[str] = set()
 
 def preload(modules: Iterable[str]) -> None:
     """Import each module; for an entry `module:function`, call the function too, once: work that
-    every server would otherwise repeat (grader/helpdesk.py's `embed_ahead`)."""
+    every server would otherwise repeat (grader/helpdesk.py's `embed_ahead`). Where an import or
+    that work fails, the servers do it themselves, and the app's own traceback says why: the fork
+    server goes on."""
     for entry in modules:
         module, _, function = entry.partition(":")
-        with contextlib.suppress(ImportError):  # then the app's own import says what is missing
+        with contextlib.suppress(Exception):
             imported = importlib.import_module(module)
             if function and entry not in _called:
                 _called.add(entry)

@@ -156,6 +156,15 @@ def test_preloaded_module_exists(module):
     assert not function or callable(getattr(importlib.import_module(name), function, None))
 
 
+def test_fork_server_goes_on_when_work_ahead_fails(tmp_path, monkeypatch):
+    """A `module:function` preload that raises (here a TypeError: no text to load) is work the
+    servers then do themselves: the fork server still starts them."""
+    monkeypatch.setenv("GRADER_FORKSERVER", "1")
+    folder = app_folder(tmp_path / "lab", INTROSPECTING_APP)
+    seen = asyncio.run(seen_by_app(folder, preload=["json:loads"]))
+    assert seen["pid"] == seen["server pid"]
+
+
 # A grader that starts a server through a template's fork server, says so, and waits to be killed.
 GRADER = """
 import asyncio, sys
