@@ -196,6 +196,24 @@ class TemplateFork:
         return cls(int(pid))
 
 
+def start_template(
+    path: str, preload: Collection[str], *, env: Mapping[str, str] = os.environ
+) -> subprocess.Popen[bytes]:
+    """A fork server template (TEMPLATE) that imports `preload`, with `env` as its environment:
+    it listens at `path` (a new socket) already when this returns, so that a grader may connect
+    before it has imported anything."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen()
+        command = ["-m", "grader.forkserver", "--template", str(listener.fileno()), *preload]
+        return subprocess.Popen(
+            [sys.executable, *command],
+            pass_fds=[listener.fileno()],
+            stdin=subprocess.DEVNULL,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+        )
+
+
 class ForkServer:
     """The grader's end of its fork server: one it started, or one the sandbox handed over."""
 

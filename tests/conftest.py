@@ -6,14 +6,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 
 from grader.browser import chromium_path
 from grader.manifest import ROOT, Lab, page_path
-from grader.processes import TEMPLATE
+from grader.processes import TEMPLATE, start_template
 from tests.labcases import Edit, edits_of, graded_with
 
 
@@ -385,28 +384,14 @@ _templates_starting = threading.Lock()
 def fork_server_template(lab: Lab) -> str:
     """Where a fork server template with `lab`'s modules listens (grader/forkserver.py), started
     on first use. The cases' gradings fork their fork servers from it: each would otherwise
-    import FastAPI and the lab's modules again (0.45 CPU-s, 2.3 for Lab 9's), hundreds of times
+    import FastAPI and the lab's modules again (0.3 CPU-s, 1.9 for Lab 9's), hundreds of times
     a run. The labs' own gradings (test_labs.py) start theirs as a learner's grading does."""
     with _templates_starting:
         if lab.preload not in _templates:
             path = str(scratch() / f"forkserver-{len(_templates)}.sock")
-            _templates[lab.preload] = (path, start_fork_server_template(path, lab.preload))
+            template = start_template(path, lab.preload, env=environment())
+            _templates[lab.preload] = (path, template)
         return _templates[lab.preload][0]
-
-
-def start_fork_server_template(path: str, preload: Collection[str]) -> subprocess.Popen:
-    """A fork server template importing `preload`, listening at `path` (a new socket's) already:
-    a grading may connect before it has imported anything."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        listener.bind(path)
-        listener.listen()
-        command = ["-m", "grader.forkserver", "--template", str(listener.fileno()), *preload]
-        return subprocess.Popen(
-            [sys.executable, *command],
-            pass_fds=[listener.fileno()],
-            stdin=subprocess.DEVNULL,
-            env=environment(PYTHONUNBUFFERED="1"),
-        )
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from grader.failures import AppDidNotStart
 from grader.forkserver import ALWAYS_PRELOADED
 from grader.manifest import load_course
 from grader.server import LabServer, serve
-from tests.conftest import start_fork_server_template
 
 # An app that reports what it can see of its own process.
 INTROSPECTING_APP = """
@@ -63,7 +62,7 @@ WAYS = {"forked": "1", "spawned": "0", "templated": "1"}
 def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A fork server template (no modules beyond FastAPI's): where it listens, and its pid."""
     path = str(tmp_path_factory.mktemp("template") / "forkserver.sock")
-    process = start_fork_server_template(path, ())
+    process = processes.start_template(path, ())
     yield path, process.pid
     process.kill()
     process.wait()
