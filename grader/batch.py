@@ -107,7 +107,7 @@ async def grade_submission(
             around = sandbox.around(folder, grader)
         with around as started:
             process = await _start(started, theirs, limits, sandbox is not None)
-            ended = await _end(process, results, limits.seconds)
+            ended = await _end(process, results, limits.seconds, started.cgroup)
             stopped = partial(sandbox.stopped, cgroup=started.cgroup) if sandbox else None
             return _graded(lab, folder, ended, stopped, time.perf_counter() - start)
     except SubmissionRefused as refused:
@@ -121,9 +121,14 @@ async def _start(
     started: Started, results_fd: int, limits: Limits, sandboxed: bool
 ) -> asyncio.subprocess.Process:
     """The grading's first process (bwrap, or pytest), given the results pipe's writing end, which
-    this process then closes: the pipe ends when the grading does."""
-    try:
-        return await asyncio.create_subprocess_exec(
+    this process then closes: the pipe ends when the grading does.
+
+    Interrupted while it starts, asyncio would kill that first process alone and wait for its
+    output to end. bwrap's second process, the sandbox's init, may then not yet be bound to die
+    with it: it lived on, holding the output, and the batch waited for ever (seen in `make
+    test`). So the start is let finish, and the whole grading stopped."""
+    starting = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
             *started.command,
             cwd=ROOT,
             env=started.env,
@@ -134,8 +139,24 @@ async def _start(
             start_new_session=True,
             preexec_fn=partial(_limit, limits, sandboxed, started.cgroup),
         )
+    )
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # one that could not start has nothing to stop
+            _stop(await starting, started.cgroup)
+        raise
     finally:
         os.close(results_fd)
+
+
+def _stop(process: asyncio.subprocess.Process, cgroup: Cgroup | None) -> None:
+    """Kill a grading: its first process's group (the sandbox, or the grader's), and everything
+    in its sandbox's cgroup, where there is one."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    if cgroup is not None:
+        cgroup.kill()
 
 
 @dataclass(frozen=True)
@@ -151,20 +172,22 @@ class Ended:
     seconds: float
 
 
-async def _end(process: asyncio.subprocess.Process, results_fd: int, seconds: float) -> Ended:
+async def _end(
+    process: asyncio.subprocess.Process, results_fd: int, seconds: float, cgroup: Cgroup | None
+) -> Ended:
     """Wait for a grading to end, or stop it when its time is up."""
     results = asyncio.ensure_future(_read_results(results_fd))
     output = asyncio.ensure_future(_read_tail(process.stdout))
     try:
         await asyncio.wait_for(process.wait(), seconds)
     except TimeoutError:
-        os.killpg(process.pid, signal.SIGKILL)  # the sandbox, or the grader's group, with it
+        _stop(process, cgroup)
         await process.wait()
         results.cancel()
         output.cancel()
         return Ended(None, None, "", seconds)
     except asyncio.CancelledError:  # the batch was interrupted: its sandbox goes first
-        os.killpg(process.pid, signal.SIGKILL)
+        _stop(process, cgroup)
         raise
     printed = (await output).decode(errors="replace")
     return Ended(process.returncode, await results, printed, seconds)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,7 +117,26 @@ class Cgroup:
                 return int(counts.get("oom_kill", 0)) > 0
         return False
 
+    def kill(self) -> None:
+        """SIGKILL every process in it: with v2, at once (cgroup.kill); with v1, each one listed
+        in cgroup.procs, until none is left (one may fork as the others die)."""
+        folder = self.folders["memory"]
+        if (folder / "cgroup.kill").exists():
+            (folder / "cgroup.kill").write_text("1")
+            return
+        deadline = time.monotonic() + REMOVE_WITHIN
+        while (pids := (folder / "cgroup.procs").read_text().split()) and (
+            time.monotonic() < deadline
+        ):
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.01)
+
     def remove(self) -> None:
+        """Kill what is still in it, then remove it."""
+        with contextlib.suppress(OSError):  # already removed, or never made
+            self.kill()
         deadline = time.monotonic() + REMOVE_WITHIN
         for folder in set(self.folders.values()):
             while folder.exists():

@@ -309,8 +309,8 @@ def environment(**changes: str) -> dict[str, str]:
     """The environment, with `changes`, for a process a test starts. In a work's thread, the
     session's as the works started: the main thread's tests change os.environ meanwhile (pytest
     sets PYTEST_CURRENT_TEST for each test, examples monkeypatch PORT or WEB_CONCURRENCY), and a
-    copy made then could miss a variable removed halfway through (KeyError, seen here) or hand an
-    example's PORT to a grading."""
+    copy made then could miss a variable removed halfway through (a KeyError, seen once) or hand
+    an example's PORT to a grading."""
     if threading.current_thread() is threading.main_thread():
         return {**os.environ, **changes}
     return {**_environment, **changes}
