@@ -408,6 +408,12 @@ class Reaped:
     """Command lines of the processes it started that were still running after it ended."""
 
 
+REAPED_WAIT = 600
+"""Seconds a command run under the reaper may take: one that hangs fails its test, with what it
+printed, instead of holding `make test` up until CI's limit (a batch did, interrupted as a
+sandbox started)."""
+
+
 def run_reaped(
     command: list[str], *, interrupt_once: Callable[[], bool] | None = None, **options: Any
 ) -> Reaped:
@@ -427,6 +433,11 @@ def run_reaped(
             while reaper.poll() is None and not interrupt_once():
                 time.sleep(0.1)
             os.killpg(reaper.pid, signal.SIGINT)
-        output, _ = reaper.communicate()
+        try:
+            output, _ = reaper.communicate(timeout=REAPED_WAIT)
+        except subprocess.TimeoutExpired:
+            os.killpg(reaper.pid, signal.SIGKILL)
+            output, _ = reaper.communicate()
+            raise AssertionError(f"still running after {REAPED_WAIT} s:\n{output}") from None
         left = json.loads(report.read_text()) if report.exists() else ["(the reaper failed)"]
     return Reaped(reaper.returncode, output, left)
