@@ -130,7 +130,7 @@ async def test_a_model_api_that_hangs_fails_the_probe_fast_and_once(api, setting
         ready = await guide.get("/ready")
         took = time.perf_counter() - began
     assert ready.json()["checks"]["model"] == "APITimeoutError"
-    assert len(api.token_counts()) == 1  # no retries
+    assert len(api.arrived("/v1/messages/count_tokens")) == 1  # no retries
     assert took < 10 * settings.probe_timeout  # not the client's 30 s, nor three of them
 
 

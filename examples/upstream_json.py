@@ -295,10 +295,10 @@ async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
 
 
 async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Answers at once, then sends a 20-byte body one byte every 50 ms: about one second."""
+    """Answers at once, then sends a 30-byte body one byte every 50 ms: a second and a half."""
     await reader.readuntil(b"\r\n\r\n")
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\nContent-Type: text/plain\r\n\r\n")
-    for _ in range(20):
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\nContent-Type: text/plain\r\n\r\n")
+    for _ in range(30):
         await writer.drain()
         await asyncio.sleep(0.05)
         writer.write(b".")
@@ -345,12 +345,12 @@ async def test_httpx_waits_five_seconds_by_default_and_the_app_sets_less() -> No
 # --8<-- [start:deadline_tests]
 @pytest.mark.asyncio
 async def test_a_read_timeout_bounds_each_wait_not_the_whole_answer() -> None:
-    async with tcp_server(trickle) as url, httpx.AsyncClient(timeout=0.5) as client:
+    async with tcp_server(trickle) as url, httpx.AsyncClient(timeout=1.0) as client:
         started = time.monotonic()
-        response = await client.get(url)  # no gap reaches 0.5 s, so no timeout fires
-        assert response.content == b"." * 20 and time.monotonic() - started >= 0.9
+        response = await client.get(url)  # no gap comes near 1 s, so no timeout fires
+        assert response.content == b"." * 30 and time.monotonic() - started >= 1.4
         with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.5):  # a deadline for the whole call
+            async with asyncio.timeout(1.0):  # a deadline for the whole call
                 await client.get(url)
 
 

@@ -18,7 +18,7 @@ import httpx
 
 from grader import LabContext, expect_error, expect_status, fail, scaled
 from grader.expect import answer
-from grader.fakes.anthropic import Call, FakeAnthropic, fake_anthropic
+from grader.fakes.anthropic import COUNT_TOKENS, Call, FakeAnthropic, fake_anthropic
 from grader.helpdesk import DOCUMENTS, MIN_RELEVANCE, QUESTIONS, UNRELATED
 from grader.server import LabServer
 from grader.sse import Event, events
@@ -482,7 +482,7 @@ async def ready_gives_up_in_time(lab: LabContext) -> None:
         started = time.perf_counter()
         response = await answer_within(client.get("/admin/ready"), PROBE + PROBE_SLACK)
         took = time.perf_counter() - started
-        probes = len(api.token_counts())
+        probes = len(await asyncio.to_thread(api.arrived, COUNT_TOKENS, within=PROBE_SLACK))
         api.recover()
     sent = (
         f"GET /admin/ready with the model API answering nothing (PROBE_TIMEOUT_SECONDS={PROBE:g})"

@@ -42,6 +42,11 @@ from dataclasses import dataclass, field
 HOST = "127.0.0.1"
 POLL = 0.005
 """How often a stream or a hanging request looks for its client having gone, in seconds."""
+MESSAGES = "/v1/messages"
+COUNT_TOKENS = "/v1/messages/count_tokens"
+ARRIVAL = 10.0
+"""Seconds `arrived` waits at most for the requests it is asked for: only a request that was
+never sent makes it wait that long."""
 API_KEY = "sk-ant-fake-course-key"
 """The key the fake accepts; any other is refused with 401, as the real API does."""
 WORDS = (
@@ -157,6 +162,8 @@ class FakeAnthropic:
         self._holding = False
         self._released = threading.Event()
         self._lock = threading.Lock()
+        self._arrival = threading.Condition(self._lock)
+        """Notified as each request is recorded."""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-anthropic")
         self._thread.start()
@@ -204,10 +211,22 @@ class FakeAnthropic:
     def messages(self, since: int = 0) -> list[Call]:
         """The requests to `POST /v1/messages`, in order of arrival, from the `since`-th request
         received on (`len(api.calls)` before an action: the model calls the action made)."""
-        return [call for call in self.calls[since:] if call.path == "/v1/messages"]
+        return [call for call in self.calls[since:] if call.path == MESSAGES]
 
     def token_counts(self) -> list[Call]:
-        return [call for call in self.calls if call.path == "/v1/messages/count_tokens"]
+        return self._to(COUNT_TOKENS)
+
+    def arrived(self, path: str, at_least: int = 1, within: float = ARRIVAL) -> list[Call]:
+        """The requests to `path`, once `at_least` of them are recorded or `within` seconds have
+        passed. What an app has sent may still wait in the fake's queue when the app answers
+        without waiting for the fake (it timed out, say): the fake's thread shares the machine
+        with the app, and a busy machine runs it late. Blocks: from async code, in a thread."""
+        with self._arrival:
+            self._arrival.wait_for(lambda: len(self._to(path)) >= at_least, within)
+            return self._to(path)
+
+    def _to(self, path: str) -> list[Call]:
+        return [call for call in self.calls if call.path == path]
 
     def usage(self) -> dict[str, int]:
         """Tokens over every reply the fake finished: what a correct app's accounts sum to."""
@@ -281,6 +300,7 @@ class FakeAnthropic:
         with self._lock:
             call = Call(len(self.calls), path, headers, _json(body), port, time.perf_counter())
             self.calls.append(call)
+            self._arrival.notify_all()
         await self._answer(call, reader, writer)
         return True
 
@@ -293,13 +313,13 @@ class FakeAnthropic:
             return _finish(call, hung_up=True)
         if not _authorised(call.headers):
             return await _respond(writer, call, 401, _error("authentication_error", "bad key"))
-        if call.path not in ("/v1/messages", "/v1/messages/count_tokens"):
+        if call.path not in (MESSAGES, COUNT_TOKENS):
             return await _respond(writer, call, 404, _error("not_found_error", call.path))
         failure = self._failure_for(call.model)
         if failure:
             kind = "overloaded_error" if failure == 529 else "api_error"
             return await _respond(writer, call, failure, _error(kind, "the fake says so"))
-        if call.path == "/v1/messages/count_tokens":
+        if call.path == COUNT_TOKENS:
             return await _respond(writer, call, 200, {"input_tokens": input_tokens(call.body)})
         self.at_once += 1
         self.most_at_once = max(self.most_at_once, self.at_once)
