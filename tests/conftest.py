@@ -383,9 +383,10 @@ _templates_starting = threading.Lock()
 
 def fork_server_template(lab: Lab) -> str:
     """Where a fork server template with `lab`'s modules listens (grader/forkserver.py), started
-    on first use. The cases' gradings fork their fork servers from it: each would otherwise
-    import FastAPI and the lab's modules again (0.3 CPU-s, 1.9 for Lab 9's), hundreds of times
-    a run. The labs' own gradings (test_labs.py) start theirs as a learner's grading does."""
+    on first use. The cases' gradings and the round trips' notebooks fork their fork servers
+    from it: each would otherwise import FastAPI and the lab's modules again (0.3 CPU-s, 1.9 for
+    Lab 9's), hundreds of times a run. The labs' own gradings (test_labs.py) start theirs as a
+    learner's grading does."""
     with _templates_starting:
         if lab.preload not in _templates:
             path = str(scratch() / f"forkserver-{len(_templates)}.sock")

@@ -15,7 +15,15 @@ import pytest
 
 from grader.manifest import Lab, load_course
 from grader.nbgrader import tool_env
-from tests.conftest import ahead_of_time, environment, result_of, run_grading, started_with
+from grader.processes import TEMPLATE
+from tests.conftest import (
+    ahead_of_time,
+    environment,
+    fork_server_template,
+    result_of,
+    run_grading,
+    started_with,
+)
 
 LABS = load_course().labs
 
@@ -38,7 +46,10 @@ def round_trip(lab: Lab, folder: Path) -> RoundTrip:
         name: str(folder / name.lower())
         for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")
     }
-    env = {**tool_env(environment()), **jupyter}  # nbgrader runs alembic, from this Python's bin/
+    # nbgrader runs alembic, from this Python's bin/; the notebooks' gradings and servers fork
+    # their fork servers from the lab's template, as the cases' gradings do.
+    template = {TEMPLATE: fork_server_template(lab)}
+    env = {**tool_env(environment(**template)), **jupyter}
 
     def run(*command: str) -> None:
         done = subprocess.run(command, cwd=course, env=env, capture_output=True, text=True)
