@@ -58,12 +58,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return build_site(tmp_path_factory.mktemp("site"))
 
 
-def build_site(folder: Path, timeout: float = 300) -> Site:
-    """`mkdocs build --strict` into `folder`."""
+def build_site(folder: Path, timeout: float = 300, *, idle: bool = False) -> Site:
+    """`mkdocs build --strict` into `folder`; in Linux's idle scheduling class if `idle`."""
     build = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(folder)],
         cwd=ROOT,
         env=environment(NO_MKDOCS_2_WARNING="1"),
+        preexec_fn=idle_class if idle else None,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -151,10 +152,15 @@ works, and three alone left the machine idle for 99 of the 1,080 CPU-s of those 
 (/proc/stat, sampled every 5 s; 54 with four)."""
 BACKGROUND_WAIT = 900
 """Seconds a background work may wait for one step (a build, a page): it runs one at a time,
-beside the JOBS, in a thread of Linux's idle scheduling class (SCHED_IDLE), as does every process
-it starts. Such a process gets a core only where no other wants it: it uses the CPU time that
-gradings leave idle (waiting on their servers), slows none of them down, and, on a machine kept
-busy, waits. Chromium, which sets its processes' niceness itself, keeps the class."""
+beside the JOBS, and starts its processes in Linux's idle scheduling class (SCHED_IDLE,
+`idle_class`). Such a process gets a core only where no other wants it: it uses the CPU time
+that gradings leave idle (waiting on their servers), slows none of them down, and, on a machine
+kept busy, waits. Chromium, which sets its processes' niceness itself, keeps the class.
+
+The class is the processes', never the thread's: a thread of this session in it would hold the
+session's interpreter lock while the machine kept it off the CPU, and every other thread (the
+examples' event loops, the fakes they serve from threads) would wait for it. So did the audit's
+Playwright client, run in that thread: event loops stalled half a second, in CI."""
 
 Work = Callable[[dict[str, Any], Path], Any]
 """Ahead-of-time work: given a test's parameters and an empty folder of its own, the result the
@@ -287,9 +293,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _scratch = Path(tempfile.mkdtemp(prefix="course-tests-"))
     _environment.update(os.environ)
     _pool = ThreadPoolExecutor(JOBS + 1, thread_name_prefix="ahead-of-time")
-    _background = ThreadPoolExecutor(
-        1, thread_name_prefix="background", initializer=_lower_priority
-    )
+    _background = ThreadPoolExecutor(1, thread_name_prefix="background")
     chosen = {(fixture, params_key(item.callspec.params)) for fixture, item in wanted}
     for number, (fixture, item) in enumerate(wanted):
         params = params_key(item.callspec.params)
@@ -339,9 +343,9 @@ def _start_next() -> None:
         _queued.popleft()()
 
 
-def _lower_priority() -> None:
-    """Linux gives each thread a scheduling policy of its own; the processes it starts inherit
-    it."""
+def idle_class() -> None:
+    """A `preexec_fn`: the process (and the processes it starts, which inherit it) in Linux's
+    idle scheduling class, for a background work (BACKGROUND_WAIT)."""
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 

@@ -11,29 +11,31 @@ Serious and critical violations fail the test. Moderate and minor ones are repor
 
 The audits are the heaviest load of `make test` (Chromium's renderers keep two cores busy for a
 minute and a half): they run as background works (tests/conftest.py), on a build of their own,
-in the CPU time the gradings leave idle.
+in the CPU time the gradings leave idle, each in a process of its own (tests/a11y_audit.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import json
+import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Page
 
-from grader.browser import chromium, static_files
-from grader.manifest import load_course
+from grader.manifest import ROOT, load_course
+from tests.a11y_audit import SCHEMES, built_pages
 from tests.conftest import (
     BACKGROUND_WAIT,
     Site,
     ahead_of_time,
     build_site,
+    environment,
+    idle_class,
     require_chromium,
     result_of,
     scratch,
@@ -42,70 +44,11 @@ from tests.conftest import (
 
 require_chromium()
 
-SCHEMES = {"light": "default", "dark": "slate"}
-"""The reader's preference → the Material scheme it must select (mkdocs.yml's palette)."""
 FAILING = {"serious", "critical"}
-SEARCH = "lab"
-"""A query with results on any version of the course."""
-TABS = 2
-"""Tabs auditing pages at once: the machines have two cores."""
-SETTLED = "() => document.getAnimations().every(animation => animation.playState !== 'running')"
 
 
 class AccessibilityWarning(UserWarning):
     """A moderate or minor axe finding: reported for a person to judge, not failed."""
-
-
-def built_pages(site: Site) -> list[str]:
-    """The URL path of every page the site builds (the 404 page too): a/b/index.html → a/b/."""
-    return sorted(
-        page.relative_to(site.folder).as_posix().removesuffix("index.html")
-        for page in site.folder.rglob("*.html")
-    )
-
-
-ONLY_VIOLATIONS = {"resultTypes": ["violations"]}
-"""axe lists every element a rule passed unless told otherwise: thousands of text nodes on a
-lesson's page for the contrast rule. Asked for violations, it lists one node of the others, and
-takes about half the time (measured on four lessons: 10.5 s against 18.9 s); the violations it
-finds are the same."""
-
-
-async def violations(page: Page, axe: Axe) -> list[dict]:
-    return (await axe.run(page, options=ONLY_VIOLATIONS)).response["violations"]
-
-
-async def audit(site: Site, paths: list[str], preference: str) -> dict[str, list[dict]]:
-    """axe's violations on each page, and on the search results, for a reader who prefers
-    `preference`: one browser, with TABS tabs sharing the pages (axe is CPU-bound, in Chromium's
-    renderer processes: one per tab), so the time grows with the pages alone."""
-    axe = Axe()
-    found = {}
-    with static_files(site.folder) as port:
-        async with chromium() as browser:
-            context = await browser.new_context(
-                color_scheme=preference, viewport={"width": 1280, "height": 900}
-            )
-            context.set_default_timeout(BACKGROUND_WAIT * 1000)
-            tabs = [await context.new_page() for _ in range(TABS)]
-
-            async def check(page: Page, share: list[str]) -> None:
-                for path in share:
-                    await page.goto(f"http://127.0.0.1:{port}/{path}")
-                    scheme = await page.evaluate("document.body.dataset.mdColorScheme")
-                    assert scheme == SCHEMES[preference], f"/{path} shows scheme {scheme!r}"
-                    found[f"/{path}"] = await violations(page, axe)
-
-            await asyncio.gather(*(check(tab, paths[i::TABS]) for i, tab in enumerate(tabs)))
-
-            page = tabs[0]
-            await page.goto(f"http://127.0.0.1:{port}/")
-            await page.locator("input.md-search__input").click()
-            await page.keyboard.type(SEARCH, delay=30)  # search reacts to keys, as a person types
-            await page.locator(".md-search-result__item").first.wait_for()
-            await page.wait_for_function(SETTLED)  # results fade in: axe reads colours as shown
-            found[f"/ with search results for {SEARCH!r}"] = await violations(page, axe)
-    return dict(sorted(found.items()))
 
 
 def described(where: str, violation: dict) -> str:
@@ -124,21 +67,30 @@ class Audit:
     pages: list[str]
     """`built_pages(site)`: what was audited."""
     found: dict[str, list[dict]]
-    """axe's violations by page (`audit`); empty if the site did not build."""
+    """axe's violations by page (tests/a11y_audit.py); empty if the site did not build."""
 
 
 @functools.cache  # background works run one at a time: the schemes' audits share one build
 def audited_site() -> Site:
-    return build_site(scratch() / "audited-site", timeout=BACKGROUND_WAIT)
+    return build_site(scratch() / "audited-site", timeout=BACKGROUND_WAIT, idle=True)
 
 
 @ahead_of_time("site_audit", background=True)
 def audit_site(params: dict[str, Any], folder: Path) -> Audit:
+    """The audit of one scheme, by tests/a11y_audit.py, in a process of Linux's idle class."""
     site = audited_site()
     if site.returncode != 0:
         return Audit(site, [], {})
-    pages = built_pages(site)
-    return Audit(site, pages, asyncio.run(audit(site, pages, params["preference"])))
+    out = folder / "violations.json"
+    command = [
+        sys.executable, "-m", "tests.a11y_audit",
+        str(site.folder), params["preference"], str(BACKGROUND_WAIT), str(out),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=ROOT, env=environment(), preexec_fn=idle_class, capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"the audit failed:\n{done.stdout}{done.stderr}"
+    return Audit(site, built_pages(site.folder), json.loads(out.read_text()))
 
 
 @pytest.fixture
@@ -153,6 +105,8 @@ def test_every_page_meets_wcag_aa(site_audit: Audit, preference: str):
     course = load_course()
     for page in ["index.md", *(p for lab in course.labs for p in (lab.lesson, lab.page))]:
         assert url_of(page) in paths, f"{page} was not found in the built site: {paths}"
+    unaudited = [path for path in paths if f"/{path}" not in found]
+    assert not unaudited, f"pages the audit did not reach: {unaudited}"
 
     failing = []
     for where, page_violations in found.items():
