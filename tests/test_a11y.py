@@ -65,7 +65,7 @@ def described(where: str, violation: dict) -> str:
 class Audit:
     site: Site
     pages: list[str]
-    """`built_pages(site)`: what was audited."""
+    """`built_pages(site.folder)`: what was audited."""
     found: dict[str, list[dict]]
     """axe's violations by page (tests/a11y_audit.py); empty if the site did not build."""
 
