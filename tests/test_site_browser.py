@@ -94,13 +94,14 @@ def test_lab_page_hides_the_solution(site: Site):
 
 # Visible elements that reach past either edge of the viewport: cut off, since Material's <html>
 # hides horizontal overflow (so the page's scrollWidth alone cannot tell). Inside a code block or a
-# table's scroll wrapper, content may be wider (it scrolls there), but not the block itself. The
-# sidebars are off-canvas drawers at this width until opened.
+# table, content may be wider (it scrolls there), but not the block itself: Material's script wraps
+# each table in a scroll wrapper, and until it has, its stylesheet lets the table scroll by itself.
+# The sidebars are off-canvas drawers at this width until opened.
 CUT_OFF = """() => {
   const width = document.documentElement.clientWidth;
   const cut = [];
   for (const element of document.querySelectorAll(".md-header *, .md-main *, .md-footer *")) {
-    if (element.parentElement.closest("pre, .highlight, .md-typeset__scrollwrap")) continue;
+    if (element.parentElement.closest("pre, .highlight, .md-typeset__scrollwrap, table")) continue;
     const shown = element.checkVisibility({opacityProperty: true, visibilityProperty: true});
     if (!shown || element.closest(".md-sidebar")) continue;
     const box = element.getBoundingClientRect();
