@@ -88,6 +88,14 @@ class Grading:
     def failed(self) -> set[str]:
         return {check for check, status in self.statuses.items() if status != "pass"}
 
+    @property
+    def outcome(self) -> str:
+        """One line to lead a failed assertion's message: CI shows only that line of each test
+        in its summary, and the whole output of a grading is too long for its page."""
+        if self.results is None:
+            return f"exit code {self.exit_code}, no results"
+        return f"exit code {self.exit_code}, failed: {', '.join(sorted(self.failed)) or 'none'}"
+
 
 def run_grading(
     lab: Lab, results: Path, *options: str, env: dict[str, str] | None = None
@@ -401,8 +409,16 @@ def fork_server_template(lab: Lab) -> str:
 
 @pytest.fixture
 def case_grading(request: pytest.FixtureRequest) -> Grading:
-    """The grading of this test's case, started ahead of time."""
-    return result_of(request)
+    """The grading of this test's case, started ahead of time; its output printed."""
+    return shown(result_of(request))
+
+
+def shown(grading: Grading) -> Grading:
+    """`grading`, its output printed: pytest shows a failed test's printed output beside its
+    traceback, so that the assertions' messages can stay short (CI's summary prints each in
+    full, and a page of grading output would push the others off the end)."""
+    print(grading.output)
+    return grading
 
 
 @dataclass(frozen=True)

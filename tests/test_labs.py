@@ -3,6 +3,9 @@
 Each mutant (tests/labs/LAB.toml) is a small wrong answer that exactly one check must catch;
 each mistake, a wrong answer that breaks what several checks depend on, each of them naming it;
 each variant is another right answer the lesson allows, which every check must accept.
+
+A failed test shows its grading's output beside the traceback (`shown`); its message, one line,
+says what the grading came to.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 import pytest
 
 from grader.manifest import ROOT, load_course
-from tests.conftest import Grading, ahead_of_time, result_of, run_grading, started
+from tests.conftest import Grading, ahead_of_time, result_of, run_grading, shown, started
 from tests.labcases import graded_with, load_cases, stages_of
 
 LABS = load_course().labs
@@ -107,18 +110,17 @@ def grade_lab(params: dict[str, Any], folder: Path) -> Grading:
 
 @pytest.fixture
 def lab_grading(request: pytest.FixtureRequest) -> Grading:
-    return result_of(request)
+    return shown(result_of(request))
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.id)
 def test_untouched_starter_fails_cleanly(lab, lab_grading):
     grading = lab_grading
-    assert grading.exit_code == 1, grading.output
-    assert grading.results is not None, grading.output
+    assert grading.exit_code == 1 and grading.results is not None, grading.outcome
     assert set(grading.statuses) == {check.name for check in lab.checks}
     assert set(grading.statuses.values()) <= {"pass", "fail"}, "a check errored: a grader bug"
     assert 0 < len(grading.failed) and grading.results["points"] < lab.max_points
-    assert "error" not in grading.output.splitlines()[-1], grading.output  # no collection errors
+    assert "error" not in grading.output.splitlines()[-1]  # no collection errors
     assert f"{lab.heading}: {grading.results['points']}/{lab.max_points}" in grading.output
 
 
@@ -138,8 +140,8 @@ SOLUTION_GRADINGS = [
 def test_solution_gets_full_marks(lab, forkserver, lab_grading):
     """On servers forked (Linux) and spawned (elsewhere: grader/processes.py) alike."""
     grading = lab_grading
-    assert grading.exit_code == 0, grading.output
-    assert grading.results["points"] == lab.max_points, grading.output
+    assert grading.exit_code == 0, grading.outcome
+    assert grading.results["points"] == lab.max_points
     assert f"{lab.heading}: {lab.max_points}/{lab.max_points}" in grading.output
 
 
@@ -148,9 +150,11 @@ def test_mutant_fails_only_its_check(lab, mutant, case_grading):
     """And the learner reads, under that check, what `says` names: the mistake made."""
     grading = case_grading
     graded = graded_with(lab, mutant) or [check.name for check in lab.checks]
-    assert sorted(grading.statuses) == sorted(graded), grading.output
-    assert grading.failed == {mutant["check"]}, f"{mutant['why']}\n{grading.output}"
-    assert grading.statuses[mutant["check"]] == "fail", grading.output
+    assert grading.results is not None, grading.outcome
+    assert sorted(grading.statuses) == sorted(graded)
+    only = f"{grading.outcome}, not only {mutant['check']}: {mutant['why']}"
+    assert grading.failed == {mutant["check"]}, only
+    assert grading.statuses[mutant["check"]] == "fail"
     result = next(test for test in grading.results["tests"] if test["test_code"] == mutant["check"])
     read = f"{result['message']}\n{result['hint']}"
     missing = [words for words in mutant.get("says", []) if words not in read]
@@ -161,7 +165,9 @@ def test_mutant_fails_only_its_check(lab, mutant, case_grading):
 def test_mistake_fails_its_checks_each_naming_it(lab, mistake, case_grading):
     """A mistake that breaks what several checks depend on: each of them says what it is."""
     grading = case_grading
-    assert grading.failed == set(mistake["checks"]), f"{mistake['why']}\n{grading.output}"
+    assert grading.results is not None, grading.outcome
+    expected = f"{grading.outcome}, not {', '.join(mistake['checks'])}: {mistake['why']}"
+    assert grading.failed == set(mistake["checks"]), expected
     for result in grading.results["tests"]:
         if result["status"] == "pass":
             continue
@@ -173,8 +179,8 @@ def test_mistake_fails_its_checks_each_naming_it(lab, mistake, case_grading):
 @pytest.mark.parametrize(("lab", "variant"), cases("variants"))
 def test_variant_gets_full_marks(lab, variant, case_grading):
     grading = case_grading
-    assert grading.exit_code == 0, grading.output
-    assert grading.results["points"] == lab.max_points, grading.output
+    assert grading.exit_code == 0, f"{grading.outcome}: {variant['name']}"
+    assert grading.results["points"] == lab.max_points
 
 
 @pytest.mark.after_works
