@@ -90,8 +90,8 @@ class Grading:
 
     @property
     def outcome(self) -> str:
-        """One line to lead a failed assertion's message: CI shows only that line of each test
-        in its summary, and the whole output of a grading is too long for its page."""
+        """What the grading came to, in one line: for a failed assertion's message, which CI's
+        summary prints in full (the output itself goes to `shown`)."""
         if self.results is None:
             return f"exit code {self.exit_code}, no results"
         return f"exit code {self.exit_code}, failed: {', '.join(sorted(self.failed)) or 'none'}"
@@ -407,18 +407,18 @@ def fork_server_template(lab: Lab) -> str:
         return _templates[lab.preload][0]
 
 
-@pytest.fixture
-def case_grading(request: pytest.FixtureRequest) -> Grading:
-    """The grading of this test's case, started ahead of time; its output printed."""
-    return shown(result_of(request))
-
-
 def shown(grading: Grading) -> Grading:
     """`grading`, its output printed: pytest shows a failed test's printed output beside its
     traceback, so that the assertions' messages can stay short (CI's summary prints each in
     full, and a page of grading output would push the others off the end)."""
     print(grading.output)
     return grading
+
+
+@pytest.fixture
+def case_grading(request: pytest.FixtureRequest) -> Grading:
+    """The grading of this test's case, started ahead of time; its output printed."""
+    return shown(result_of(request))
 
 
 @dataclass(frozen=True)
